@@ -1,0 +1,99 @@
+"""Assembles the gRPC server: EmotionService, health, reflection, metrics, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from speechsense.server.config import ServerOptions
+from speechsense.server.engine import Engine
+from speechsense.server.metrics import ServerMetrics
+from speechsense.server.model import EmotionModel
+from speechsense.server.service import EmotionService
+
+from speechsense.v1 import emotion_pb2, emotion_pb2_grpc
+
+log = logging.getLogger("speechsense.server")
+SERVICE_NAME = emotion_pb2.DESCRIPTOR.services_by_name["EmotionService"].full_name
+
+
+class SpeechSenseServer:
+    """A built, not yet started server; start() serves, stop() drains within the grace period."""
+
+    def __init__(self, options: ServerOptions, server: grpc.aio.Server, service: EmotionService,
+                 health_servicer: health.aio.HealthServicer, metrics: ServerMetrics) -> None:
+        self.options, self.grpc, self.service = options, server, service
+        self.health, self.metrics = health_servicer, metrics
+
+    async def start(self) -> None:
+        """Listen at once (health NOT_SERVING), warm the model and features up, then report SERVING."""
+        self.service.engine.start()
+        await self.grpc.start()
+        await self.service.engine.run_cpu(_warm_up, self.service.engine)
+        self.service.ready = True
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving %s (%s) on port %s", self.service.model.path, self.service.model.meta.model_name,
+                 self.options.port)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Health NOT_SERVING, refuse new calls, let open streams send their last windows and summary."""
+        grace = self.options.grace_seconds if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        self.service.begin_drain()
+        await self.grpc.stop(grace)
+        await self.service.engine.close()
+
+    async def wait_for_termination(self) -> None:
+        await self.grpc.wait_for_termination()
+
+
+def create_server(options: ServerOptions) -> tuple[SpeechSenseServer, int]:
+    """Load the model (a missing or invalid file raises ModelLoadError) and bind the port; port 0 picks one."""
+    model = EmotionModel(options.model_path, options.engine)
+    metrics = ServerMetrics()
+    service = EmotionService(options, Engine(model, options.engine, metrics), metrics)
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", options.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ])
+    emotion_pb2_grpc.add_EmotionServiceServicer_to_server(service, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(f"{options.host}:{options.port}")
+    if port == 0:
+        raise OSError(f"cannot bind {options.host}:{options.port}")
+    return SpeechSenseServer(options, server, service, health_servicer, metrics), port
+
+
+def _warm_up(engine: Engine) -> None:
+    """First librosa and ONNX Runtime calls are slow (numba compiles, arenas grow): pay that before serving."""
+    cfg = engine.model.meta.feature_config
+    rng = np.random.default_rng(0)
+    noise = (0.1 * rng.standard_normal(cfg.window_samples)).astype(np.float32)
+    engine.detector.is_speech(noise)
+    engine._prepare_features(noise)
+    engine.model.warm_up()
+
+
+async def serve(options: ServerOptions) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    server, port = create_server(options)
+    if options.metrics_port:
+        server.metrics.serve(options.metrics_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    log.info("listening on %s:%d (metrics on %s)", options.host, port, options.metrics_port or "off")
+    await stop.wait()
+    log.info("shutting down: open streams get %.1fs to finish", options.grace_seconds)
+    await server.stop()

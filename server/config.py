@@ -1,0 +1,67 @@
+"""Server options: one typed dataclass, validated on construction, filled in main() only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class OptionsError(ValueError):
+    """An option value is out of range."""
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Inference and feature extraction."""
+
+    intra_op_threads: int = 1  # ONNX Runtime threads per inference call
+    inter_op_threads: int = 1
+    graph_optimization: str = "all"  # disable | basic | extended | all
+    max_batch: int = 32  # windows per inference call
+    max_wait_ms: float = 5.0  # how long a batch waits to fill before it runs
+    feature_workers: int = 2  # threads computing features in parallel with inference
+    speech_threshold: float = 0.2  # fraction of 30 ms frames that must be voiced
+    vad_aggressiveness: int = 2  # webrtcvad mode 0..3
+    min_speech_dbfs: float = -50.0  # windows quieter than this are silence
+    noise_reduction: bool = False  # spectral gating (noisereduce) on each window
+
+    def __post_init__(self) -> None:
+        if self.graph_optimization not in ("disable", "basic", "extended", "all"):
+            raise OptionsError(f"graph optimization must be disable|basic|extended|all, "
+                               f"got {self.graph_optimization!r}")
+        for name in ("intra_op_threads", "inter_op_threads", "max_batch", "feature_workers"):
+            if getattr(self, name) < 1:
+                raise OptionsError(f"{name} must be >= 1")
+        if not 0 <= self.max_wait_ms <= 1000:
+            raise OptionsError("max_wait_ms must be in 0..1000")
+        if not 0 <= self.speech_threshold <= 1:
+            raise OptionsError("speech_threshold must be in 0..1")
+        if self.vad_aggressiveness not in (0, 1, 2, 3):
+            raise OptionsError("vad_aggressiveness must be 0..3")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Everything the server needs; main() fills it from flags and SPEECHSENSE_* variables."""
+
+    model_path: Path
+    host: str = "[::]"
+    port: int = 50051
+    metrics_port: int = 0  # 0 disables the Prometheus endpoint
+    max_streams: int = 256  # concurrent StreamEmotions calls
+    max_message_bytes: int = 4 * 1024 * 1024  # largest request message
+    max_stream_seconds: float = 3600.0  # audio per stream
+    max_clip_seconds: float = 600.0  # audio per AnalyzeClip
+    pending_windows: int = 8  # windows in flight per stream before reading pauses
+    grace_seconds: float = 10.0  # shutdown: time open streams get to finish
+    engine: EngineOptions = field(default_factory=EngineOptions)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535 or not 0 <= self.metrics_port <= 65535:
+            raise OptionsError("ports must be in 0..65535")
+        if self.max_streams < 1 or self.pending_windows < 1:
+            raise OptionsError("max_streams and pending_windows must be >= 1")
+        if self.max_message_bytes < 1024:
+            raise OptionsError("max_message_bytes must be >= 1024")
+        if self.max_stream_seconds <= 0 or self.max_clip_seconds <= 0 or self.grace_seconds < 0:
+            raise OptionsError("durations must be positive")

@@ -1,0 +1,93 @@
+"""`speechsense-server`: flags and SPEECHSENSE_* environment variables to ServerOptions, then serve."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from speechsense.server.config import EngineOptions, OptionsError, ServerOptions
+from speechsense.server.model import ModelLoadError
+
+# (flag, options field, type, help); every flag also reads SPEECHSENSE_<FLAG> from the environment.
+SERVER_FLAGS = [
+    ("host", "host", str, "address to listen on"),
+    ("port", "port", int, "gRPC port (0 picks a free one)"),
+    ("metrics-port", "metrics_port", int, "Prometheus /metrics HTTP port; 0 turns it off"),
+    ("max-streams", "max_streams", int, "concurrent StreamEmotions calls before RESOURCE_EXHAUSTED"),
+    ("max-message-bytes", "max_message_bytes", int, "largest request message accepted"),
+    ("max-stream-seconds", "max_stream_seconds", float, "audio seconds allowed per stream"),
+    ("max-clip-seconds", "max_clip_seconds", float, "audio seconds allowed per AnalyzeClip"),
+    ("pending-windows", "pending_windows", int, "windows in flight per stream before reading pauses"),
+    ("grace-seconds", "grace_seconds", float, "on SIGTERM/SIGINT, time open streams get to finish"),
+]
+ENGINE_FLAGS = [
+    ("intra-op-threads", "intra_op_threads", int, "ONNX Runtime intra-op threads"),
+    ("inter-op-threads", "inter_op_threads", int, "ONNX Runtime inter-op threads"),
+    ("graph-optimization", "graph_optimization", str, "ONNX Runtime graph optimisation: disable|basic|extended|all"),
+    ("max-batch", "max_batch", int, "most windows per inference call"),
+    ("max-wait-ms", "max_wait_ms", float, "how long a batch waits for more windows"),
+    ("feature-workers", "feature_workers", int, "threads computing features in parallel with inference"),
+    ("speech-threshold", "speech_threshold", float, "fraction of voiced 30 ms frames that makes a window speech"),
+    ("vad-aggressiveness", "vad_aggressiveness", int, "webrtcvad mode, 0 (least) to 3 (most aggressive)"),
+    ("min-speech-dbfs", "min_speech_dbfs", float, "frames quieter than this (dBFS) never count as speech"),
+]
+
+
+def env_name(flag: str) -> str:
+    return "SPEECHSENSE_" + flag.upper().replace("-", "_")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    server_defaults = {f.name: f.default for f in fields(ServerOptions)}
+    engine_defaults = {f.name: f.default for f in fields(EngineOptions)}
+    p = argparse.ArgumentParser(
+        prog="speechsense-server",
+        description="SpeechSense gRPC server: streaming speech emotion recognition on an ONNX model. "
+                    "Every flag can also be set by the environment variable shown.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", type=Path, default=os.environ.get("SPEECHSENSE_MODEL"),
+                   help="ONNX model exported by speechsense-export [SPEECHSENSE_MODEL]; default: the bundled model")
+    for group, table, defaults in (("server", SERVER_FLAGS, server_defaults),
+                                   ("engine", ENGINE_FLAGS, engine_defaults)):
+        g = p.add_argument_group(group)
+        for flag, field, kind, text in table:
+            env = env_name(flag)
+            g.add_argument(f"--{flag}", dest=field, type=kind, default=kind(os.environ.get(env, defaults[field])),
+                           help=f"{text} [{env}]")
+    p.add_argument("--noise-reduction", action=argparse.BooleanOptionalAction,
+                   default=os.environ.get("SPEECHSENSE_NOISE_REDUCTION", "0") in ("1", "true", "yes"),
+                   help="spectral-gating noise reduction on each window [SPEECHSENSE_NOISE_REDUCTION]")
+    p.add_argument("--log-level", default=os.environ.get("SPEECHSENSE_LOG_LEVEL", "INFO"),
+                   help="DEBUG, INFO, WARNING or ERROR [SPEECHSENSE_LOG_LEVEL]")
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> ServerOptions:
+    """The one place flags and environment become typed options."""
+    from speechsense.models import bundled_model
+
+    engine = EngineOptions(noise_reduction=args.noise_reduction,
+                           **{field: getattr(args, field) for _, field, _, _ in ENGINE_FLAGS})
+    return ServerOptions(model_path=args.model or bundled_model(), engine=engine,
+                         **{field: getattr(args, field) for _, field, _, _ in SERVER_FLAGS})
+
+
+def main(argv: list[str] | None = None) -> None:
+    from speechsense.server.app import serve
+
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        options = options_from_args(args)
+        asyncio.run(serve(options))
+    except (OptionsError, ModelLoadError, ValueError) as exc:
+        sys.exit(f"speechsense-server: {exc}")
+
+
+if __name__ == "__main__":
+    main()

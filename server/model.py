@@ -1,0 +1,73 @@
+"""The ONNX model and its metadata, loaded once with explicit ONNX Runtime session options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from speechsense.server.config import EngineOptions
+
+from speechsense.modelmeta import ModelMetadata, ModelMetadataError
+
+_OPT_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+class ModelLoadError(RuntimeError):
+    """The model file is missing, unreadable or lacks valid metadata."""
+
+
+class EmotionModel:
+    """An ONNX emotion classifier: (batch, frames, features) standardised features -> label probabilities."""
+
+    def __init__(self, path: Path, options: EngineOptions) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise ModelLoadError(f"model file {path} does not exist")
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = options.intra_op_threads
+        so.inter_op_num_threads = options.inter_op_threads
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = _OPT_LEVELS[options.graph_optimization]
+        try:
+            self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
+            raise ModelLoadError(f"cannot load model {path}: {exc}") from None
+        props = dict(self.session.get_modelmeta().custom_metadata_map)
+        try:
+            self.meta = ModelMetadata.from_props(props, source=str(path))
+        except ModelMetadataError as exc:
+            raise ModelLoadError(str(exc)) from None
+        self.path = path
+        self._check_io()
+
+    def _check_io(self) -> None:
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelLoadError(f"{self.path}: expected one input and one output")
+        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        cfg = self.meta.feature_config
+        shape = inputs[0].shape
+        if len(shape) != 3 or shape[1] not in (cfg.frames, None) or shape[2] not in (cfg.n_features, None):
+            raise ModelLoadError(f"{self.path}: input shape {shape} does not match the feature config "
+                                 f"(batch, {cfg.frames}, {cfg.n_features})")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.meta.labels
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Standardised features (n, frames, n_features) -> probabilities (n, labels), float32."""
+        out = self.session.run([self.output_name], {self.input_name: features.astype(np.float32, copy=False)})
+        return np.asarray(out[0], dtype=np.float32)
+
+    def warm_up(self) -> None:
+        """Run every batch path once so the first real request does not pay for lazy initialisation."""
+        cfg = self.meta.feature_config
+        for n in (1, 4):
+            self.predict(np.zeros((n, cfg.frames, cfg.n_features), dtype=np.float32))

@@ -1,0 +1,229 @@
+"""The EmotionService implementation; domain errors become gRPC status codes in one place (_abort_on)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+from speechsense.server.config import ServerOptions
+from speechsense.server.engine import Engine
+from speechsense.server.metrics import ServerMetrics
+from speechsense.server.session import (
+    AudioSession,
+    LimitExceeded,
+    SummaryBuilder,
+    WindowPlan,
+    pcm_format,
+    window_result,
+)
+
+from speechsense.audio import AudioError, decode_bytes
+from speechsense.v1 import emotion_pb2 as pb
+from speechsense.v1 import emotion_pb2_grpc as pb_grpc
+
+log = logging.getLogger("speechsense.server")
+MAX_TAG = 128
+_END = object()
+
+
+class RequestError(Exception):
+    """A request the server refuses, with the gRPC status it maps to."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class EmotionService(pb_grpc.EmotionServiceServicer):
+    def __init__(self, options: ServerOptions, engine: Engine, metrics: ServerMetrics) -> None:
+        self.options, self.engine, self.metrics = options, engine, metrics
+        self.model = engine.model
+        self.draining = False
+        self.ready = False  # set once the model and features are warmed up
+        self._open = 0
+        self._readers: set[asyncio.Task] = set()
+
+    def begin_drain(self) -> None:
+        """Shutdown: refuse new calls, and end open streams as if their clients had half-closed."""
+        self.draining = True
+        for reader in list(self._readers):
+            reader.cancel()
+
+    async def GetModelInfo(self, request, context) -> pb.GetModelInfoResponse:
+        meta = self.model.meta
+        m = meta.metrics
+        return pb.GetModelInfoResponse(
+            labels=list(meta.labels), sample_rate_hz=meta.feature_config.sample_rate,
+            window_seconds=meta.feature_config.window_seconds, default_hop_seconds=meta.default_hop_seconds,
+            feature_set=meta.feature_config.feature_set, model_name=meta.model_name,
+            model_version=meta.model_version,
+            metrics=pb.ModelMetrics(
+                random_accuracy=m["random"]["accuracy"], random_uar=m["random"]["uar"],
+                speaker_uar_mean=m["speaker"]["uar_mean"], speaker_uar_std=m["speaker"]["uar_std"],
+                speaker_accuracy_mean=m["speaker"]["accuracy_mean"]),
+            feature_config_json=meta.feature_config.to_json(), metrics_json=json.dumps(m, sort_keys=True),
+            training_preset=meta.training_preset, training_data=meta.training_data,
+        )
+
+    async def AnalyzeClip(self, request: pb.AnalyzeClipRequest, context) -> pb.AnalyzeClipResponse:
+        async with self._abort_on(context, "clip", request.session_tag) as outcome:
+            self._check_open()
+            session, windows = await self.engine.run_cpu(self._clip_session, request)
+            scored = await asyncio.gather(*(self.engine.score(w.samples, w.end - w.start) for w in windows))
+            rate, labels, summary = session.model_rate, self.model.labels, SummaryBuilder(self.model.labels)
+            results = []
+            for w, s in zip(windows, scored, strict=True):
+                summary.add(s.probabilities)
+                results.append(window_result(w, s.probabilities, labels, rate))
+            self._count(summary)
+            outcome["windows"] = summary.analyzed
+            return pb.AnalyzeClipResponse(session_tag=request.session_tag, windows=results,
+                                          summary=summary.summary(session.audio_seconds))
+
+    def _clip_session(self, request: pb.AnalyzeClipRequest) -> tuple[AudioSession, list]:
+        """Decode and window a whole clip (runs on the feature pool: decoding is CPU work)."""
+        rate = self.model.meta.feature_config.sample_rate
+        source = request.WhichOneof("audio_source")
+        if source is None:
+            raise AudioError("request holds no audio: set raw or encoded")
+        plan = self._plan(request.window)
+        if source == "raw":
+            session = AudioSession(pcm_format(request.raw.format), plan, rate, self.options.max_clip_seconds)
+            windows = session.push_pcm(request.raw.data)
+        else:
+            session = AudioSession(None, plan, rate, self.options.max_clip_seconds)
+            windows = session.push_model_rate(decode_bytes(request.encoded, rate))
+        return session, windows + session.finish()
+
+    async def StreamEmotions(self, request_iterator, context) -> AsyncIterator[pb.StreamEmotionsResponse]:
+        tag = ""
+        async with self._abort_on(context, "stream", lambda: tag) as outcome:
+            self._check_open()
+            if self._open >= self.options.max_streams:
+                raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                   f"server is at its limit of {self.options.max_streams} concurrent streams")
+            self._open += 1
+            self.metrics.open_streams.inc()
+            try:
+                session, tag = await self._open_stream(request_iterator)
+                log.info("stream opened tag=%r format=%s window=%.2fs hop=%.2fs", tag, session.fmt,
+                         session.plan.window_seconds, session.plan.hop_seconds)
+                async for response in self._run_stream(session, tag, request_iterator, outcome):
+                    yield response
+            finally:
+                self._open -= 1
+                self.metrics.open_streams.dec()
+
+    async def _open_stream(self, request_iterator) -> tuple[AudioSession, str]:
+        """Read and validate the config message that must open every stream."""
+        try:
+            first = await anext(aiter(request_iterator))
+        except StopAsyncIteration:
+            raise AudioError("stream closed before its config: the first message must carry a config") from None
+        if first.WhichOneof("request") != "config":
+            raise AudioError("the first message of a stream must carry a config, not audio")
+        cfg = first.config
+        if len(cfg.session_tag) > MAX_TAG:
+            raise AudioError(f"session_tag is longer than {MAX_TAG} characters")
+        session = AudioSession(pcm_format(cfg.format), self._plan(cfg.window),
+                               self.model.meta.feature_config.sample_rate, self.options.max_stream_seconds)
+        return session, cfg.session_tag
+
+    async def _run_stream(self, session: AudioSession, tag: str, request_iterator,
+                          outcome: dict) -> AsyncIterator[pb.StreamEmotionsResponse]:
+        pending: asyncio.Queue = asyncio.Queue(self.options.pending_windows)
+        reader = asyncio.create_task(self._read(session, request_iterator, pending))
+        self._readers.add(reader)
+        summary, labels, rate = SummaryBuilder(self.model.labels), self.model.labels, session.model_rate
+        try:
+            while (item := await pending.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                window, task, received_at = item
+                scored = await task
+                summary.add(scored.probabilities)
+                yield pb.StreamEmotionsResponse(
+                    session_tag=tag, window=window_result(window, scored.probabilities, labels, rate))
+                self.metrics.window_latency.observe(time.perf_counter() - received_at)
+            self._count(summary)
+            outcome["windows"] = summary.analyzed
+            yield pb.StreamEmotionsResponse(session_tag=tag, summary=summary.summary(session.audio_seconds))
+        finally:
+            self._readers.discard(reader)
+            reader.cancel()
+            while not pending.empty():  # release windows nobody will read
+                item = pending.get_nowait()
+                if isinstance(item, tuple):
+                    item[1].cancel()
+
+    async def _read(self, session: AudioSession, request_iterator, pending: asyncio.Queue) -> None:
+        """Read audio messages into windows and queue them in order; errors go through the queue too."""
+        try:
+            try:
+                async for request in request_iterator:
+                    kind = request.WhichOneof("request")
+                    if kind != "audio":
+                        raise AudioError("only the first message of a stream may carry a config" if kind
+                                         else "message carries neither config nor audio")
+                    # Conversion of one chunk takes microseconds: cheaper inline than an executor hop.
+                    await self._submit(session.push_pcm(request.audio), pending)
+            except asyncio.CancelledError:
+                if not self.draining:
+                    raise
+            await self._submit(session.finish(), pending)
+            await pending.put(_END)
+        except (AudioError, LimitExceeded, RequestError) as exc:
+            await pending.put(exc)
+
+    async def _submit(self, windows, pending: asyncio.Queue) -> None:
+        now = time.perf_counter()
+        for w in windows:
+            task = asyncio.ensure_future(self.engine.score(w.samples, w.end - w.start))
+            await pending.put((w, task, now))
+
+    def _plan(self, spec: pb.WindowSpec) -> WindowPlan:
+        meta = self.model.meta
+        return WindowPlan.resolve(spec, meta.feature_config.window_seconds, meta.default_hop_seconds)
+
+    def _check_open(self) -> None:
+        if not self.ready:
+            raise RequestError(grpc.StatusCode.UNAVAILABLE, "server is warming up; retry shortly")
+        if self.draining:
+            raise RequestError(grpc.StatusCode.UNAVAILABLE, "server is shutting down; retry on another replica")
+
+    def _count(self, summary: SummaryBuilder) -> None:
+        self.metrics.windows.inc(summary.analyzed - summary.skipped)
+        self.metrics.skipped.inc(summary.skipped)
+
+    @contextlib.asynccontextmanager
+    async def _abort_on(self, context, kind: str, tag):
+        """The one boundary where domain errors become gRPC statuses; logs one line per call."""
+        start, outcome = time.monotonic(), {"windows": 0}
+        code, message = grpc.StatusCode.OK, ""
+        try:
+            yield outcome
+        except RequestError as exc:
+            code, message = exc.code, str(exc)
+        except AudioError as exc:
+            code, message = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+        except LimitExceeded as exc:
+            code, message = grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception:
+            code, message = grpc.StatusCode.INTERNAL, "internal error; the server logged the details"
+            log.exception("%s failed", kind)
+        finally:
+            tag_text = tag() if callable(tag) else tag
+            log.info("%s closed tag=%r duration=%.2fs windows=%d outcome=%s", kind, tag_text,
+                     time.monotonic() - start, outcome["windows"], code.name)
+            if code is not grpc.StatusCode.OK:
+                self.metrics.errors.labels(code.name).inc()
+        if code is not grpc.StatusCode.OK:
+            await context.abort(code, message)

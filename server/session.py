@@ -1,0 +1,130 @@
+"""One stream's or clip's audio: format conversion, incremental resampling, windows, and the summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from speechsense.audio import AudioError, PcmFormat, StreamResampler, pcm_to_mono
+from speechsense.v1 import emotion_pb2 as pb
+from speechsense.windowing import StreamWindower, Window
+
+MIN_HOP_SECONDS = 0.1
+DEFAULT_HOP_SECONDS = 1.0
+
+
+class LimitExceeded(Exception):
+    """A configured per-call limit was reached (maps to RESOURCE_EXHAUSTED)."""
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    window_seconds: float
+    hop_seconds: float
+
+    @classmethod
+    def resolve(cls, spec: pb.WindowSpec, model_window: float, model_hop: float) -> WindowPlan:
+        """Apply defaults and ranges of the API's WindowSpec; AudioError names a bad value."""
+        window = spec.window_seconds or model_window
+        if not 0.5 <= window <= model_window + 1e-6:
+            raise AudioError(f"window_seconds {spec.window_seconds} is outside 0.5..{model_window}")
+        hop = spec.hop_seconds or min(model_hop or DEFAULT_HOP_SECONDS, window)
+        if not MIN_HOP_SECONDS - 1e-6 <= hop <= window + 1e-6:
+            raise AudioError(f"hop_seconds {spec.hop_seconds} is outside {MIN_HOP_SECONDS}..{window}")
+        return cls(window, hop)
+
+
+class AudioSession:
+    """Raw audio in, complete windows at the model's rate out; memory bounded by one window."""
+
+    def __init__(self, fmt: PcmFormat | None, plan: WindowPlan, model_rate: int, max_seconds: float) -> None:
+        self.fmt, self.plan, self.model_rate, self.max_seconds = fmt, plan, model_rate, max_seconds
+        self._resampler = StreamResampler(fmt.sample_rate, model_rate) if fmt else None
+        self.windower = StreamWindower(int(round(plan.window_seconds * model_rate)),
+                                       int(round(plan.hop_seconds * model_rate)), model_rate)
+        self.audio_seconds = 0.0
+
+    def push_pcm(self, data: bytes) -> list[Window]:
+        """A chunk of raw bytes in the session's format."""
+        samples = pcm_to_mono(data, self.fmt)
+        self._count(samples.size / self.fmt.sample_rate)
+        return list(self.windower.push(self._resampler.push(samples)))
+
+    def push_model_rate(self, samples: np.ndarray) -> list[Window]:
+        """Samples already decoded to mono at the model's rate (encoded clips)."""
+        self._count(samples.size / self.model_rate)
+        return list(self.windower.push(samples))
+
+    def finish(self) -> list[Window]:
+        """End of audio: flush the resampler and emit what completes, plus a short clip's one window."""
+        windows = []
+        if self._resampler is not None:
+            windows = list(self.windower.push(self._resampler.push(np.zeros(0, np.float32), last=True)))
+        last = self.windower.finish()
+        return windows + ([last] if last else [])
+
+    def _count(self, seconds: float) -> None:
+        self.audio_seconds += seconds
+        if self.audio_seconds > self.max_seconds:
+            raise LimitExceeded(f"audio exceeds the server's limit of {self.max_seconds:g} s per call")
+
+
+class SummaryBuilder:
+    """Accumulates window results into the session summary (speech windows only)."""
+
+    def __init__(self, labels: tuple[str, ...]) -> None:
+        self.labels = labels
+        self._sum = np.zeros(len(labels), dtype=np.float64)
+        self._counts = dict.fromkeys(labels, 0)
+        self.analyzed = 0
+        self.skipped = 0
+
+    def add(self, probabilities: np.ndarray | None) -> None:
+        self.analyzed += 1
+        if probabilities is None:
+            self.skipped += 1
+            return
+        self._sum += probabilities
+        self._counts[self.labels[int(np.argmax(probabilities))]] += 1
+
+    def summary(self, audio_seconds: float) -> pb.SessionSummary:
+        speech = self.analyzed - self.skipped
+        mean = self._sum / speech if speech else self._sum
+        return pb.SessionSummary(
+            mean_scores=[pb.LabelScore(label=lab, score=float(s)) for lab, s in zip(self.labels, mean, strict=True)],
+            dominant_label=self.labels[int(np.argmax(mean))] if speech else "",
+            top_label_counts=self._counts,
+            audio_seconds=audio_seconds,
+            windows_analyzed=self.analyzed,
+            windows_skipped_silence=self.skipped,
+        )
+
+
+def window_result(window: Window, probabilities: np.ndarray | None, labels: tuple[str, ...],
+                  rate: int) -> pb.WindowResult:
+    """The API message for one scored window."""
+    scores = probabilities if probabilities is not None else np.zeros(len(labels), np.float32)
+    top = int(np.argmax(scores))
+    speech = probabilities is not None
+    return pb.WindowResult(
+        index=window.index,
+        start_seconds=window.start / rate,
+        end_seconds=window.end / rate,
+        scores=[pb.LabelScore(label=lab, score=float(s)) for lab, s in zip(labels, scores, strict=True)],
+        top_label=labels[top] if speech else "",
+        top_score=float(scores[top]) if speech else 0.0,
+        is_speech=speech,
+    )
+
+
+def pcm_format(fmt: pb.AudioFormat) -> PcmFormat:
+    """API AudioFormat to the core's PcmFormat; AudioError names what is unsupported."""
+    from speechsense.audio import Encoding
+
+    encodings = {pb.AUDIO_ENCODING_LINEAR16: Encoding.LINEAR16, pb.AUDIO_ENCODING_FLOAT32: Encoding.FLOAT32}
+    if fmt.encoding not in encodings:
+        name = pb.AudioEncoding.Name(fmt.encoding) if fmt.encoding in pb.AudioEncoding.values() else fmt.encoding
+        raise AudioError(f"unsupported audio encoding {name}; use AUDIO_ENCODING_LINEAR16 or "
+                         "AUDIO_ENCODING_FLOAT32")
+    return PcmFormat(encodings[fmt.encoding], fmt.sample_rate_hz, fmt.channels or 1)

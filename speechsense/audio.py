@@ -1,0 +1,128 @@
+"""Audio in: raw PCM bytes or encoded files to float32 mono at a target rate.
+
+Decoding uses libsndfile (soundfile) and resampling uses soxr, a real band-limited
+resampler; both are used incrementally by the streaming path, so a stream and the same
+audio sent whole give the same samples.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 48_000
+
+
+class AudioError(ValueError):
+    """Audio that cannot be used: bad format, bad bytes, undecodable file."""
+
+
+class Encoding(Enum):
+    LINEAR16 = "linear16"
+    FLOAT32 = "float32"
+
+    @property
+    def sample_bytes(self) -> int:
+        return 2 if self is Encoding.LINEAR16 else 4
+
+
+@dataclass(frozen=True)
+class PcmFormat:
+    """Layout of raw interleaved samples."""
+
+    encoding: Encoding
+    sample_rate: int
+    channels: int = 1
+
+    def __post_init__(self) -> None:
+        if not MIN_SAMPLE_RATE <= self.sample_rate <= MAX_SAMPLE_RATE:
+            raise AudioError(
+                f"sample rate {self.sample_rate} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
+            )
+        if self.channels not in (1, 2):
+            raise AudioError(f"{self.channels} channels requested; only 1 (mono) or 2 (stereo) are supported")
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.encoding.sample_bytes * self.channels
+
+
+def pcm_to_mono(data: bytes, fmt: PcmFormat) -> np.ndarray:
+    """Interleaved PCM bytes to float32 mono at the source rate; rejects partial frames and NaN/inf."""
+    if len(data) % fmt.frame_bytes:
+        raise AudioError(
+            f"audio chunk of {len(data)} bytes is not a whole number of {fmt.frame_bytes}-byte sample frames "
+            f"({fmt.encoding.value}, {fmt.channels} channel(s))"
+        )
+    if fmt.encoding is Encoding.LINEAR16:
+        samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+    else:
+        samples = np.frombuffer(data, dtype="<f4").astype(np.float32)
+        if not np.isfinite(samples).all():
+            raise AudioError("FLOAT32 audio contains NaN or infinite samples")
+    if fmt.channels == 2:
+        samples = samples.reshape(-1, 2).mean(axis=1, dtype=np.float32)
+    return samples
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """(n,) or (n, channels) float array to float32 mono by averaging channels."""
+    samples = np.asarray(samples, dtype=np.float32)
+    return samples.mean(axis=1, dtype=np.float32) if samples.ndim == 2 else samples
+
+
+def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Whole-signal resampling with soxr (high quality); a no-op when the rates match."""
+    if source_rate == target_rate:
+        return np.asarray(samples, dtype=np.float32)
+    return soxr.resample(samples, source_rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+class StreamResampler:
+    """Incremental resampler for a stream; output matches soxr's whole-signal result."""
+
+    def __init__(self, source_rate: int, target_rate: int) -> None:
+        self._passthrough = source_rate == target_rate
+        self._stream = None if self._passthrough else soxr.ResampleStream(
+            source_rate, target_rate, 1, dtype="float32", quality="HQ"
+        )
+
+    def push(self, samples: np.ndarray, last: bool = False) -> np.ndarray:
+        if self._passthrough:
+            return samples
+        return self._stream.resample_chunk(samples, last=last)
+
+
+def decode_bytes(data: bytes, target_rate: int) -> np.ndarray:
+    """An encoded file (WAV, FLAC, OGG, AIFF, ...) held in memory to float32 mono at target_rate."""
+    if not data:
+        raise AudioError("encoded clip is empty")
+    try:
+        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError(f"cannot decode clip ({len(data)} bytes): {exc}") from None
+    return _finish(samples, rate, target_rate, "clip")
+
+
+def load_file(path: str | Path, target_rate: int) -> np.ndarray:
+    """An audio file to float32 mono at target_rate; the format is read from the content, not the name."""
+    try:
+        samples, rate = sf.read(str(path), dtype="float32", always_2d=False)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError(f"cannot decode {path}: {exc}") from None
+    return _finish(samples, rate, target_rate, str(path))
+
+
+def _finish(samples: np.ndarray, rate: int, target_rate: int, what: str) -> np.ndarray:
+    if samples.size == 0:
+        raise AudioError(f"{what} holds no samples")
+    if not np.isfinite(samples).all():
+        raise AudioError(f"{what} contains NaN or infinite samples")
+    return resample(to_mono(samples), rate, target_rate)

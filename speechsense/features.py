@@ -1,0 +1,148 @@
+"""Window preprocessing and per-frame features, the one copy used by training and serving.
+
+A FeatureConfig describes everything: it is serialised into the exported model, so the
+server computes exactly what the model was trained on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+import librosa
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How a window of audio becomes a (frames, features) matrix."""
+
+    sample_rate: int = 16_000
+    window_seconds: float = 3.0
+    n_mfcc: int = 13
+    n_mels: int = 40
+    n_fft: int = 512  # 32 ms analysis frame
+    hop_length: int = 160  # 10 ms
+    # Per-frame extras beside the MFCCs; the study used rms and zcr.
+    rms: bool = True
+    zcr: bool = True
+    deltas: bool = False  # first-order MFCC deltas
+    # The study's window preprocessing, a flag each.
+    peak_normalize: bool = True
+    trim_silence: bool = True
+    trim_top_db: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0 or self.window_seconds <= 0:
+            raise ValueError("sample_rate and window_seconds must be positive")
+        if not 1 <= self.n_mfcc <= self.n_mels:
+            raise ValueError(f"n_mfcc must be in 1..n_mels ({self.n_mels}), got {self.n_mfcc}")
+        if self.hop_length <= 0 or self.n_fft < self.hop_length:
+            raise ValueError("need 0 < hop_length <= n_fft")
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_seconds * self.sample_rate))
+
+    @property
+    def frames(self) -> int:
+        # librosa's centred framing: one frame per hop plus one.
+        return 1 + self.window_samples // self.hop_length
+
+    @property
+    def n_features(self) -> int:
+        return self.n_mfcc * (2 if self.deltas else 1) + int(self.rms) + int(self.zcr)
+
+    @property
+    def feature_set(self) -> str:
+        parts = [f"mfcc{self.n_mfcc}"] + (["delta"] if self.deltas else [])
+        return "+".join(parts + (["rms"] if self.rms else []) + (["zcr"] if self.zcr else []))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureConfig:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"feature config has unknown keys: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+def prepare_window(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Peak-normalise, trim leading/trailing silence, then zero-pad or cut to exactly one window."""
+    y = np.asarray(samples, dtype=np.float32)
+    if config.peak_normalize:
+        peak = float(np.max(np.abs(y))) if y.size else 0.0
+        if peak > 1e-6:
+            y = y / peak
+    if config.trim_silence and y.size:
+        trimmed, _ = librosa.effects.trim(y, top_db=config.trim_top_db, frame_length=config.n_fft,
+                                          hop_length=config.hop_length)
+        if trimmed.size:
+            y = trimmed
+    n = config.window_samples
+    if y.size >= n:
+        return np.ascontiguousarray(y[:n])
+    return np.pad(y, (0, n - y.size))
+
+
+def compute_features(window: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """One prepared window (window_samples,) to float32 features of shape (frames, n_features).
+
+    Also accepts a batch (n, window_samples) and returns (n, frames, n_features).
+    """
+    y = np.asarray(window, dtype=np.float32)
+    if y.shape[-1] != config.window_samples:
+        raise ValueError(f"window has {y.shape[-1]} samples; the config needs {config.window_samples}")
+    kw = {"n_fft": config.n_fft, "hop_length": config.hop_length}
+    mfcc = librosa.feature.mfcc(y=y, sr=config.sample_rate, n_mfcc=config.n_mfcc, n_mels=config.n_mels, **kw)
+    parts = [mfcc]
+    if config.deltas:
+        parts.append(librosa.feature.delta(mfcc, mode="nearest"))
+    if config.rms:
+        parts.append(librosa.feature.rms(y=y, frame_length=config.n_fft, hop_length=config.hop_length))
+    if config.zcr:
+        parts.append(librosa.feature.zero_crossing_rate(y, frame_length=config.n_fft,
+                                                        hop_length=config.hop_length))
+    feats = np.concatenate(parts, axis=-2)  # (..., features, frames)
+    return np.ascontiguousarray(np.swapaxes(feats, -1, -2), dtype=np.float32)
+
+
+def window_features(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """prepare_window then compute_features: raw window audio to the model's input matrix."""
+    return compute_features(prepare_window(samples, config), config)
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """Per-feature standardisation learnt from training windows."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, features: np.ndarray) -> Normalizer:
+        flat = features.reshape(-1, features.shape[-1]).astype(np.float64)
+        return cls(flat.mean(axis=0).astype(np.float32), np.maximum(flat.std(axis=0), 1e-6).astype(np.float32))
+
+    def apply(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.std).astype(np.float32, copy=False)
+
+    def to_json(self) -> str:
+        return json.dumps({"mean": self.mean.tolist(), "std": self.std.tolist()})
+
+    @classmethod
+    def from_json(cls, text: str, n_features: int | None = None) -> Normalizer:
+        data = json.loads(text)
+        mean = np.asarray(data["mean"], dtype=np.float32)
+        std = np.asarray(data["std"], dtype=np.float32)
+        if mean.shape != std.shape or mean.ndim != 1:
+            raise ValueError("normaliser mean and std must be equal-length lists")
+        if n_features is not None and mean.shape[0] != n_features:
+            raise ValueError(f"normaliser has {mean.shape[0]} features; the feature config has {n_features}")
+        if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+            raise ValueError("normaliser statistics must be finite with positive std")
+        return cls(mean, std)

@@ -1,0 +1,90 @@
+"""The metadata an exported ONNX model carries, written by export and read by the server.
+
+Everything the server needs to serve a model travels in the file's metadata_props, so a
+model file is self-describing; a file whose metadata is missing or invalid is refused with
+a message naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+from speechsense.features import FeatureConfig, Normalizer
+from speechsense.labels import LABELS
+
+FORMAT_VERSION = "1"
+REQUIRED_METRICS = {
+    "random": ("accuracy", "uar"),
+    "speaker": ("uar_mean", "uar_std", "accuracy_mean"),
+}
+
+
+class ModelMetadataError(ValueError):
+    """A model file's metadata is missing or invalid."""
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    labels: tuple[str, ...]
+    feature_config: FeatureConfig
+    normalizer: Normalizer
+    model_name: str
+    model_version: str
+    training_preset: str
+    training_data: str
+    protocol: str
+    metrics: dict = field(default_factory=dict)
+    default_hop_seconds: float = 1.0
+
+    def to_props(self) -> dict[str, str]:
+        """String key/value pairs for onnx.ModelProto.metadata_props."""
+        validate_metrics(self.metrics)
+        return {
+            "speechsense_format": FORMAT_VERSION,
+            "labels": json.dumps(list(self.labels)),
+            "feature_config": self.feature_config.to_json(),
+            "normalizer": self.normalizer.to_json(),
+            "window_seconds": repr(self.feature_config.window_seconds),
+            "default_hop_seconds": repr(self.default_hop_seconds),
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "training_preset": self.training_preset,
+            "training_data": self.training_data,
+            "protocol": self.protocol,
+            "metrics": json.dumps(self.metrics, sort_keys=True),
+        }
+
+    @classmethod
+    def from_props(cls, props: dict[str, str], source: str = "model") -> ModelMetadata:
+        required = ["speechsense_format", "labels", "feature_config", "normalizer", "model_name",
+                    "model_version", "training_preset", "training_data", "protocol", "metrics"]
+        missing = [k for k in required if k not in props]
+        if missing:
+            raise ModelMetadataError(f"{source}: metadata is missing {', '.join(missing)}")
+        try:
+            labels = tuple(json.loads(props["labels"]))
+            config = FeatureConfig.from_json(props["feature_config"])
+            normalizer = Normalizer.from_json(props["normalizer"], config.n_features)
+            metrics = json.loads(props["metrics"])
+            validate_metrics(metrics)
+            hop = float(props.get("default_hop_seconds", "1.0"))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ModelMetadataError(f"{source}: invalid metadata: {exc}") from None
+        unknown = [lab for lab in labels if lab not in LABELS]
+        if not labels or unknown or len(set(labels)) != len(labels):
+            raise ModelMetadataError(f"{source}: labels must be distinct known labels, got {labels}")
+        return cls(labels, config, normalizer, props["model_name"], props["model_version"],
+                   props["training_preset"], props["training_data"], props["protocol"], metrics, hop)
+
+
+def validate_metrics(metrics: dict) -> None:
+    """Metrics must hold every REQUIRED_METRICS entry as a fraction in 0..1."""
+    if not isinstance(metrics, dict):
+        raise ValueError("metrics must be a JSON object")
+    for group, keys in REQUIRED_METRICS.items():
+        for key in keys:
+            value = metrics.get(group, {}).get(key) if isinstance(metrics.get(group), dict) else None
+            if not isinstance(value, int | float) or math.isnan(value) or not 0 <= value <= 1:
+                raise ValueError(f"metrics.{group}.{key} must be a number in 0..1, got {value!r}")

@@ -1,0 +1,1 @@
+"""Generated code for the speechsense.v1 API (python protos/generate.py); do not edit."""

@@ -1,0 +1,188 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AUDIO_ENCODING_UNSPECIFIED: _ClassVar[AudioEncoding]
+    AUDIO_ENCODING_LINEAR16: _ClassVar[AudioEncoding]
+    AUDIO_ENCODING_FLOAT32: _ClassVar[AudioEncoding]
+AUDIO_ENCODING_UNSPECIFIED: AudioEncoding
+AUDIO_ENCODING_LINEAR16: AudioEncoding
+AUDIO_ENCODING_FLOAT32: AudioEncoding
+
+class AudioFormat(_message.Message):
+    __slots__ = ("encoding", "sample_rate_hz", "channels")
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    encoding: AudioEncoding
+    sample_rate_hz: int
+    channels: int
+    def __init__(self, encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., channels: _Optional[int] = ...) -> None: ...
+
+class WindowSpec(_message.Message):
+    __slots__ = ("window_seconds", "hop_seconds")
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    HOP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    window_seconds: float
+    hop_seconds: float
+    def __init__(self, window_seconds: _Optional[float] = ..., hop_seconds: _Optional[float] = ...) -> None: ...
+
+class StreamConfig(_message.Message):
+    __slots__ = ("format", "window", "session_tag")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    SESSION_TAG_FIELD_NUMBER: _ClassVar[int]
+    format: AudioFormat
+    window: WindowSpec
+    session_tag: str
+    def __init__(self, format: _Optional[_Union[AudioFormat, _Mapping]] = ..., window: _Optional[_Union[WindowSpec, _Mapping]] = ..., session_tag: _Optional[str] = ...) -> None: ...
+
+class StreamEmotionsRequest(_message.Message):
+    __slots__ = ("config", "audio")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    config: StreamConfig
+    audio: bytes
+    def __init__(self, config: _Optional[_Union[StreamConfig, _Mapping]] = ..., audio: _Optional[bytes] = ...) -> None: ...
+
+class LabelScore(_message.Message):
+    __slots__ = ("label", "score")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    score: float
+    def __init__(self, label: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
+
+class WindowResult(_message.Message):
+    __slots__ = ("index", "start_seconds", "end_seconds", "scores", "top_label", "top_score", "is_speech")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    START_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    END_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    TOP_LABEL_FIELD_NUMBER: _ClassVar[int]
+    TOP_SCORE_FIELD_NUMBER: _ClassVar[int]
+    IS_SPEECH_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    start_seconds: float
+    end_seconds: float
+    scores: _containers.RepeatedCompositeFieldContainer[LabelScore]
+    top_label: str
+    top_score: float
+    is_speech: bool
+    def __init__(self, index: _Optional[int] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., top_label: _Optional[str] = ..., top_score: _Optional[float] = ..., is_speech: _Optional[bool] = ...) -> None: ...
+
+class SessionSummary(_message.Message):
+    __slots__ = ("mean_scores", "dominant_label", "top_label_counts", "audio_seconds", "windows_analyzed", "windows_skipped_silence")
+    class TopLabelCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    MEAN_SCORES_FIELD_NUMBER: _ClassVar[int]
+    DOMINANT_LABEL_FIELD_NUMBER: _ClassVar[int]
+    TOP_LABEL_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_ANALYZED_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_SKIPPED_SILENCE_FIELD_NUMBER: _ClassVar[int]
+    mean_scores: _containers.RepeatedCompositeFieldContainer[LabelScore]
+    dominant_label: str
+    top_label_counts: _containers.ScalarMap[str, int]
+    audio_seconds: float
+    windows_analyzed: int
+    windows_skipped_silence: int
+    def __init__(self, mean_scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., dominant_label: _Optional[str] = ..., top_label_counts: _Optional[_Mapping[str, int]] = ..., audio_seconds: _Optional[float] = ..., windows_analyzed: _Optional[int] = ..., windows_skipped_silence: _Optional[int] = ...) -> None: ...
+
+class StreamEmotionsResponse(_message.Message):
+    __slots__ = ("session_tag", "window", "summary")
+    SESSION_TAG_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    session_tag: str
+    window: WindowResult
+    summary: SessionSummary
+    def __init__(self, session_tag: _Optional[str] = ..., window: _Optional[_Union[WindowResult, _Mapping]] = ..., summary: _Optional[_Union[SessionSummary, _Mapping]] = ...) -> None: ...
+
+class RawAudio(_message.Message):
+    __slots__ = ("format", "data")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    format: AudioFormat
+    data: bytes
+    def __init__(self, format: _Optional[_Union[AudioFormat, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class AnalyzeClipRequest(_message.Message):
+    __slots__ = ("raw", "encoded", "window", "session_tag")
+    RAW_FIELD_NUMBER: _ClassVar[int]
+    ENCODED_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    SESSION_TAG_FIELD_NUMBER: _ClassVar[int]
+    raw: RawAudio
+    encoded: bytes
+    window: WindowSpec
+    session_tag: str
+    def __init__(self, raw: _Optional[_Union[RawAudio, _Mapping]] = ..., encoded: _Optional[bytes] = ..., window: _Optional[_Union[WindowSpec, _Mapping]] = ..., session_tag: _Optional[str] = ...) -> None: ...
+
+class AnalyzeClipResponse(_message.Message):
+    __slots__ = ("session_tag", "windows", "summary")
+    SESSION_TAG_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    session_tag: str
+    windows: _containers.RepeatedCompositeFieldContainer[WindowResult]
+    summary: SessionSummary
+    def __init__(self, session_tag: _Optional[str] = ..., windows: _Optional[_Iterable[_Union[WindowResult, _Mapping]]] = ..., summary: _Optional[_Union[SessionSummary, _Mapping]] = ...) -> None: ...
+
+class GetModelInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ModelMetrics(_message.Message):
+    __slots__ = ("random_accuracy", "random_uar", "speaker_uar_mean", "speaker_uar_std", "speaker_accuracy_mean")
+    RANDOM_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    RANDOM_UAR_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_UAR_MEAN_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_UAR_STD_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_ACCURACY_MEAN_FIELD_NUMBER: _ClassVar[int]
+    random_accuracy: float
+    random_uar: float
+    speaker_uar_mean: float
+    speaker_uar_std: float
+    speaker_accuracy_mean: float
+    def __init__(self, random_accuracy: _Optional[float] = ..., random_uar: _Optional[float] = ..., speaker_uar_mean: _Optional[float] = ..., speaker_uar_std: _Optional[float] = ..., speaker_accuracy_mean: _Optional[float] = ...) -> None: ...
+
+class GetModelInfoResponse(_message.Message):
+    __slots__ = ("labels", "sample_rate_hz", "window_seconds", "default_hop_seconds", "feature_set", "model_name", "model_version", "metrics", "feature_config_json", "metrics_json", "training_preset", "training_data")
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_HOP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_SET_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
+    METRICS_JSON_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_PRESET_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_DATA_FIELD_NUMBER: _ClassVar[int]
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    sample_rate_hz: int
+    window_seconds: float
+    default_hop_seconds: float
+    feature_set: str
+    model_name: str
+    model_version: str
+    metrics: ModelMetrics
+    feature_config_json: str
+    metrics_json: str
+    training_preset: str
+    training_data: str
+    def __init__(self, labels: _Optional[_Iterable[str]] = ..., sample_rate_hz: _Optional[int] = ..., window_seconds: _Optional[float] = ..., default_hop_seconds: _Optional[float] = ..., feature_set: _Optional[str] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., metrics: _Optional[_Union[ModelMetrics, _Mapping]] = ..., feature_config_json: _Optional[str] = ..., metrics_json: _Optional[str] = ..., training_preset: _Optional[str] = ..., training_data: _Optional[str] = ...) -> None: ...

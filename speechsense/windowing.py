@@ -1,0 +1,83 @@
+"""Cutting a stream of samples into fixed windows at a hop, with memory bounded by one window."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+# A clip shorter than one window still gets one (zero-padded) window if it holds at least this much.
+MIN_PARTIAL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Window:
+    index: int
+    start: int  # first sample, in stream samples at the model's rate
+    end: int  # one past the last real (not padded) sample
+    samples: np.ndarray
+
+
+class StreamWindower:
+    """Accumulates samples and yields each full window as soon as it is complete.
+
+    Window i covers samples [i * hop, i * hop + window). Only samples that a future window
+    still needs are kept, so memory is bounded by the window length, not the stream's.
+    """
+
+    def __init__(self, window: int, hop: int, sample_rate: int) -> None:
+        if window <= 0 or not 0 < hop <= window:
+            raise ValueError(f"need 0 < hop ({hop}) <= window ({window})")
+        self.window, self.hop, self.sample_rate = window, hop, sample_rate
+        self._buf = np.zeros(2 * window, dtype=np.float32)
+        self._len = 0  # valid samples in _buf
+        self._buf_start = 0  # stream position of _buf[0]
+        self.total = 0  # samples received
+        self.emitted = 0  # windows yielded
+
+    def push(self, samples: np.ndarray) -> Iterator[Window]:
+        """Add samples; yield every window they complete."""
+        samples = np.asarray(samples, dtype=np.float32)
+        pos = 0
+        while pos < samples.size:
+            space = self._buf.size - self._len
+            take = min(space, samples.size - pos)
+            self._buf[self._len:self._len + take] = samples[pos:pos + take]
+            self._len += take
+            self.total += take
+            pos += take
+            yield from self._drain()
+
+    def _drain(self) -> Iterator[Window]:
+        while True:
+            start = self.emitted * self.hop
+            offset = start - self._buf_start
+            if offset + self.window > self._len:
+                break
+            win = self._buf[offset:offset + self.window].copy()
+            yield Window(self.emitted, start, start + self.window, win)
+            self.emitted += 1
+        # Drop what no later window needs, keeping the buffer bounded.
+        keep_from = self.emitted * self.hop - self._buf_start
+        if keep_from > 0:
+            keep_from = min(keep_from, self._len)
+            self._buf[:self._len - keep_from] = self._buf[keep_from:self._len]
+            self._len -= keep_from
+            self._buf_start += keep_from
+
+    def finish(self) -> Window | None:
+        """At end of audio: one zero-padded window when the clip never filled a window but holds enough."""
+        if self.emitted or self.total < MIN_PARTIAL_SECONDS * self.sample_rate:
+            return None
+        win = np.zeros(self.window, dtype=np.float32)
+        win[:self._len] = self._buf[:self._len]
+        self.emitted = 1
+        return Window(0, 0, self.total, win)
+
+
+def expected_windows(n_samples: int, window: int, hop: int, sample_rate: int) -> int:
+    """How many windows StreamWindower yields for n_samples in total (the API's documented rule)."""
+    if n_samples >= window:
+        return (n_samples - window) // hop + 1
+    return 1 if n_samples >= MIN_PARTIAL_SECONDS * sample_rate else 0

@@ -1,0 +1,109 @@
+"""Shared fixtures: a tiny real ONNX model, synthetic speech, and real servers on ephemeral ports."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sys
+import threading
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # for tests/synth.py
+
+from synth import RATE, speech_like, tiny_model  # noqa: E402
+
+from speechsense.server.app import create_server  # noqa: E402
+from speechsense.server.config import ServerOptions  # noqa: E402
+from speechsense.v1 import emotion_pb2_grpc  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+DATASETS = REPO.parent / "shared" / "datasets"
+
+
+class ServerHandle:
+    """A real SpeechSense server on its own event loop thread, as a client outside the process sees it."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="test-server", daemon=True)
+        self._thread.start()
+        self.server, self.port = self._call(self._start(options), timeout=60)
+        self.address = f"127.0.0.1:{self.port}"
+
+    @staticmethod
+    async def _start(options: ServerOptions):
+        server, port = create_server(options)
+        await server.start()
+        return server, port
+
+    def _call(self, coro, timeout: float = 30):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self, grace: float = 0) -> None:
+        if not self.loop.is_running():
+            return
+        self._call(self.server.stop(grace), timeout=grace + 30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> Path:
+    return tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
+
+
+@pytest.fixture(scope="session")
+def base_options(tiny_model_path) -> ServerOptions:
+    return ServerOptions(model_path=tiny_model_path, host="127.0.0.1", port=0, grace_seconds=2)
+
+
+@pytest.fixture
+def server_factory(base_options):
+    """start(port=0, **overrides) -> ServerHandle; every server started is stopped after the test."""
+    handles: list[ServerHandle] = []
+
+    def start(port: int = 0, **overrides) -> ServerHandle:
+        engine = overrides.pop("engine", base_options.engine)
+        handle = ServerHandle(dataclasses.replace(base_options, port=port, engine=engine, **overrides))
+        handles.append(handle)
+        return handle
+
+    yield start
+    for handle in handles:
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_server(base_options):
+    handle = ServerHandle(base_options)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def server_address(shared_server) -> str:
+    return shared_server.address
+
+
+@pytest.fixture
+def stub(server_address):
+    with grpc.insecure_channel(server_address) as channel:
+        yield emotion_pb2_grpc.EmotionServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def speech_clip() -> tuple[np.ndarray, int]:
+    """About 7 s of synthetic voiced speech at 16 kHz (passes the VAD, needs no corpus)."""
+    return speech_like(7.0), RATE
+
+
+@pytest.fixture
+def datasets() -> Path:
+    if not (DATASETS / "ravdess").is_dir():
+        pytest.skip(f"corpora not found at {DATASETS} (they live in ../shared/datasets beside the repo)")
+    return DATASETS
