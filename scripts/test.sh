@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up the dev environment and run the linters and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh dev
+if command -v npm >/dev/null && [ ! -x node_modules/.bin/buf ]; then
+  echo "== installing buf (npm @bufbuild/buf) for the proto lint test"
+  npm install --no-save --silent @bufbuild/buf || echo "buf could not be installed; its test will skip"
+fi
+echo "== ruff"
+.venv/bin/ruff check .
+echo "== pytest"
+.venv/bin/python -m pytest "$@"

@@ -1,0 +1,31 @@
+"""The committed generated code matches the .proto files, and the protos pass buf lint when buf is here."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_generated_code_is_fresh(tmp_path):
+    subprocess.run([sys.executable, str(REPO / "protos" / "generate.py"), "--out", str(tmp_path)], check=True,
+                   capture_output=True)
+    generated = sorted((tmp_path / "speechsense" / "v1").iterdir())
+    assert generated, "protoc produced nothing"
+    for path in generated:
+        committed = REPO / "speechsense" / "v1" / path.name
+        assert committed.exists(), f"{committed} is missing: run python protos/generate.py"
+        assert committed.read_text() == path.read_text(), f"{committed} is stale: run python protos/generate.py"
+
+
+def test_buf_lint():
+    buf = shutil.which("buf") or (REPO / "node_modules" / ".bin" / "buf")
+    if not Path(buf).exists():
+        pytest.skip("buf is not installed (npm install @bufbuild/buf); .ci/run installs it")
+    result = subprocess.run([str(buf), "lint"], cwd=REPO / "protos", capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
