@@ -20,8 +20,8 @@ class EngineOptions:
     max_batch: int = 32  # windows per inference call
     max_wait_ms: float = 5.0  # how long a batch waits to fill before it runs
     feature_workers: int = 2  # threads computing features in parallel with inference
-    speech_threshold: float = 0.2  # fraction of 30 ms frames that must be voiced
-    vad_aggressiveness: int = 2  # webrtcvad mode 0..3
+    speech_threshold: float = 0.1  # fraction of 30 ms frames that must be voiced (see vad.py)
+    vad_aggressiveness: int = 1  # webrtcvad mode 0..3
     min_speech_dbfs: float = -50.0  # windows quieter than this are silence
     noise_reduction: bool = False  # spectral gating (noisereduce) on each window
 
