@@ -30,7 +30,7 @@ class StreamWindower:
         if window <= 0 or not 0 < hop <= window:
             raise ValueError(f"need 0 < hop ({hop}) <= window ({window})")
         self.window, self.hop, self.sample_rate = window, hop, sample_rate
-        self._buf = np.zeros(2 * window, dtype=np.float32)
+        self._buf = np.zeros(window + max(hop, 4096), dtype=np.float32)
         self._len = 0  # valid samples in _buf
         self._buf_start = 0  # stream position of _buf[0]
         self.total = 0  # samples received
