@@ -71,30 +71,51 @@ async def one_stream(stub, pcm: bytes, hop: float, window: float, latencies: lis
         counts["errors"][err.code().name] = counts["errors"].get(err.code().name, 0) + 1
 
 
-async def run_level(address: str, streams: int, audio: np.ndarray, hop: float, window: float) -> dict:
+def rss_mb(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    import psutil
+
+    return round(psutil.Process(pid).memory_info().rss / 2**20, 1)
+
+
+async def sample_peak_rss(pid: int | None, until: asyncio.Event, peak: list) -> None:
+    while pid is not None and not until.is_set():
+        peak.append(rss_mb(pid))
+        await asyncio.sleep(0.5)
+
+
+async def run_level(address: str, streams: int, audio: np.ndarray, hop: float, window: float,
+                    pid: int | None = None) -> dict:
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
     latencies: list[float] = []
     counts = {"sent": 0, "received": 0, "errors": {}}
     # A few channels so that one HTTP/2 connection's flow control is not the bottleneck.
     channels = [grpc.aio.insecure_channel(address) for _ in range(min(8, streams))]
     stubs = [emotion_pb2_grpc.EmotionServiceStub(c) for c in channels]
+    rss_before, done, peak = rss_mb(pid), asyncio.Event(), []
+    sampler = asyncio.create_task(sample_peak_rss(pid, done, peak))
     t0 = time.perf_counter()
     await asyncio.gather(*(one_stream(stubs[i % len(stubs)], pcm, hop, window, latencies, counts,
                                       hop * i / streams) for i in range(streams)))
     wall = time.perf_counter() - t0
+    done.set()
+    await sampler
     for c in channels:
         await c.close()
     lat = np.array(latencies) * 1000 if latencies else np.array([np.nan])
     return {"streams": streams, "windows_sent": counts["sent"], "windows_received": counts["received"],
             "errors": counts["errors"], "p50_ms": round(float(np.percentile(lat, 50)), 1),
             "p99_ms": round(float(np.percentile(lat, 99)), 1), "max_ms": round(float(np.max(lat)), 1),
-            "windows_per_s": round(counts["received"] / wall, 1)}
+            "windows_per_s": round(counts["received"] / wall, 1),
+            **({"rss_before_mb": rss_before, "rss_peak_mb": max(peak), "rss_after_mb": rss_mb(pid),
+                "rss_per_stream_mb": round((max(peak) - rss_before) / streams, 2)} if pid else {})}
 
 
 async def main_async(args) -> None:
     audio = speech_audio(args.seconds, args.data)
     for level in args.streams:
-        result = await run_level(args.server, level, audio, args.hop, args.window)
+        result = await run_level(args.server, level, audio, args.hop, args.window, args.pid)
         print(json.dumps(result), flush=True)
 
 
@@ -105,6 +126,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="audio seconds per stream")
     p.add_argument("--hop", type=float, default=1.0)
     p.add_argument("--window", type=float, default=3.0)
+    p.add_argument("--pid", type=int, help="server process id: report its RSS before, at peak and after")
     p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "datasets")
     asyncio.run(main_async(p.parse_args()))
 

@@ -10,12 +10,12 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
 from speechsense.server.config import ServerOptions
 from speechsense.server.engine import Engine
 from speechsense.server.metrics import ServerMetrics
 from speechsense.server.model import EmotionModel
 from speechsense.server.service import EmotionService
-
 from speechsense.v1 import emotion_pb2, emotion_pb2_grpc
 
 log = logging.getLogger("speechsense.server")

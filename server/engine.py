@@ -14,12 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+
+from speechsense.features import window_features
 from speechsense.server.config import EngineOptions
 from speechsense.server.metrics import ServerMetrics
 from speechsense.server.model import EmotionModel
 from speechsense.server.vad import SpeechDetector
-
-from speechsense.features import window_features
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from speechsense.server.config import EngineOptions
 
 from speechsense.modelmeta import ModelMetadata, ModelMetadataError
+from speechsense.server.config import EngineOptions
 
 _OPT_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,

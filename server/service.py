@@ -10,6 +10,8 @@ import time
 from collections.abc import AsyncIterator
 
 import grpc
+
+from speechsense.audio import AudioError, decode_bytes
 from speechsense.server.config import ServerOptions
 from speechsense.server.engine import Engine
 from speechsense.server.metrics import ServerMetrics
@@ -21,8 +23,6 @@ from speechsense.server.session import (
     pcm_format,
     window_result,
 )
-
-from speechsense.audio import AudioError, decode_bytes
 from speechsense.v1 import emotion_pb2 as pb
 from speechsense.v1 import emotion_pb2_grpc as pb_grpc
 

@@ -14,10 +14,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # for tests/synth.py
 
-from speechsense.server.app import create_server  # noqa: E402
-from speechsense.server.config import ServerOptions  # noqa: E402
 from synth import RATE, speech_like, tiny_model  # noqa: E402
 
+from speechsense.server.app import create_server  # noqa: E402
+from speechsense.server.config import ServerOptions  # noqa: E402
 from speechsense.v1 import emotion_pb2_grpc  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

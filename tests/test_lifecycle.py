@@ -11,9 +11,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from speechsense.server.model import EmotionModel, ModelLoadError
 from synth import speech_like
 
+from speechsense.server.model import EmotionModel, ModelLoadError
 from speechsense.v1 import emotion_pb2 as pb
 from speechsense.v1 import emotion_pb2_grpc
 

@@ -1,0 +1,145 @@
+"""Flat-out throughput: the server's AnalyzeClip against the study's way of serving, in one run.
+
+The study's way: one process, librosa features per window, then Keras `model.predict` per
+window. Ours: speechsense-server (its own process) on the ONNX model, AnalyzeClip on long
+clips from a few concurrent callers. Both are reported in windows per second, together with
+the model's FLOPs per window and this CPU's measured float32 matrix-multiply rate, which give
+the compute bound. Needs the `train` extra (TensorFlow) for the baseline:
+    python benchmarks/throughput.py --model models/speechsense-hybrid.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stream_load import RATE, speech_audio  # noqa: E402
+
+from speechsense.features import FeatureConfig, window_features  # noqa: E402
+from speechsense.v1 import emotion_pb2 as pb  # noqa: E402
+from speechsense.v1 import emotion_pb2_grpc  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def keras_flops(model) -> int:
+    """Multiply-adds x 2 of the layers that matter (convolutions, dense, LSTM, attention)."""
+    total = 0
+    for layer in model.layers:
+        kind = type(layer).__name__
+        out, inp = layer.output.shape, layer.input.shape if not isinstance(layer.input, list) else None
+        if kind == "Conv1D":
+            total += 2 * out[1] * layer.kernel_size[0] * inp[-1] * layer.filters
+        elif kind == "Dense":
+            steps = inp[1] if len(inp) == 3 else 1
+            total += 2 * steps * inp[-1] * layer.units
+        elif kind == "LSTM":
+            total += 2 * inp[1] * 4 * (inp[-1] * layer.units + layer.units * layer.units)
+        elif kind == "AdditiveAttention":
+            total += 4 * inp[1] * inp[-1]
+    return int(total)
+
+
+def matmul_gflops(threads_note: str) -> float:
+    """Best of a few float32 2048x2048 matrix multiplies with numpy's BLAS."""
+    a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - t)
+    return 2 * 2048**3 / best / 1e9
+
+
+def study_way(audio: np.ndarray, keras_path: Path | None, windows: int) -> tuple[float, object]:
+    """Windows per second of librosa features + Keras predict per window, one process."""
+    import keras
+
+    from speechsense.training.models import AdditiveAttention, build_hybrid
+
+    cfg = FeatureConfig()
+    model = (keras.models.load_model(keras_path, custom_objects={"AdditiveAttention": AdditiveAttention})
+             if keras_path else build_hybrid(cfg.frames, cfg.n_features))
+    model.predict(np.zeros((1, cfg.frames, cfg.n_features), np.float32), verbose=0)
+    t = time.perf_counter()
+    for i in range(windows):
+        x = window_features(audio[i * RATE:i * RATE + cfg.window_samples], cfg)
+        model.predict(x[None], verbose=0)
+    return windows / (time.perf_counter() - t), model
+
+
+async def ours(address: str, audio: np.ndarray, clips: int, concurrency: int) -> tuple[float, int]:
+    """Windows per second of AnalyzeClip on long clips from `concurrency` callers."""
+    raw = pb.RawAudio(format=pb.AudioFormat(encoding=pb.AUDIO_ENCODING_LINEAR16, sample_rate_hz=RATE),
+                      data=(np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    async with grpc.aio.insecure_channel(address, options=[("grpc.max_send_message_length", 64 << 20)]) as ch:
+        stub = emotion_pb2_grpc.EmotionServiceStub(ch)
+        await stub.AnalyzeClip(pb.AnalyzeClipRequest(raw=raw))  # warm
+        queue = list(range(clips))
+        done = 0
+
+        async def worker():
+            nonlocal done
+            while queue:
+                queue.pop()
+                reply = await stub.AnalyzeClip(pb.AnalyzeClipRequest(raw=raw))
+                done += len(reply.windows)
+
+        t = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (time.perf_counter() - t), done
+
+
+def start_server(model: Path, port: int, extra: list[str]) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "speechsense.server.main", "--model", str(model), "--port", str(port),
+           "--log-level", "WARNING", "--max-message-bytes", str(64 << 20), "--max-clip-seconds", "3600", *extra]
+    proc = subprocess.Popen(cmd)
+    subprocess.run([sys.executable, "-m", "speechsense.server.probe", "--address", f"127.0.0.1:{port}",
+                    "--wait", "120"], check=True)
+    return proc
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, default=REPO / "models" / "speechsense-hybrid.onnx")
+    p.add_argument("--keras", type=Path, help="trained .keras model for the baseline (default: same architecture, "
+                   "random weights: speed does not depend on the weights)")
+    p.add_argument("--clip-seconds", type=float, default=60.0)
+    p.add_argument("--clips", type=int, default=12)
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--baseline-windows", type=int, default=40)
+    p.add_argument("--port", type=int, default=50071)
+    p.add_argument("--server-args", default="", help="extra flags for speechsense-server, e.g. '--max-batch 64'")
+    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "datasets")
+    args = p.parse_args()
+    audio = speech_audio(args.clip_seconds, args.data)
+    proc = start_server(args.model, args.port, args.server_args.split())
+    try:
+        ours_wps, n = asyncio.run(ours(f"127.0.0.1:{args.port}", audio, args.clips, args.concurrency))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    study_wps, model = study_way(audio, args.keras, args.baseline_windows)
+    flops, peak = keras_flops(model), matmul_gflops("")
+    result = {
+        "cpu_cores": os.cpu_count(), "study_way_windows_per_s": round(study_wps, 1),
+        "server_windows_per_s": round(ours_wps, 1), "server_windows": n, "speedup": round(ours_wps / study_wps, 1),
+        "model_mflops_per_window": round(flops / 1e6, 1), "matmul_gflops": round(peak, 1),
+        "compute_bound_windows_per_s": round(peak * 1e9 / flops, 1),
+        "fraction_of_compute_bound": round(ours_wps * flops / (peak * 1e9), 3),
+    }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
