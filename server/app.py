@@ -11,6 +11,7 @@ import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from speechsense.server.auth import TokenAuthInterceptor, server_credentials
 from speechsense.server.config import ServerOptions
 from speechsense.server.engine import Engine
 from speechsense.server.metrics import ServerMetrics
@@ -58,7 +59,8 @@ def create_server(options: ServerOptions) -> tuple[SpeechSenseServer, int]:
     model = EmotionModel(options.model_path, options.engine)
     metrics = ServerMetrics()
     service = EmotionService(options, Engine(model, options.engine, metrics), metrics)
-    server = grpc.aio.server(options=[
+    interceptors = [TokenAuthInterceptor(options.tokens)] if options.tokens else []
+    server = grpc.aio.server(interceptors=interceptors, options=[
         ("grpc.max_receive_message_length", options.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ])
@@ -67,7 +69,12 @@ def create_server(options: ServerOptions) -> tuple[SpeechSenseServer, int]:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(f"{options.host}:{options.port}")
+    address = f"{options.host}:{options.port}"
+    if options.tls_cert is not None:
+        port = server.add_secure_port(address, server_credentials(options.tls_cert, options.tls_key,
+                                                                  options.tls_client_ca))
+    else:
+        port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot bind {options.host}:{options.port}")
     return SpeechSenseServer(options, server, service, health_servicer, metrics), port

@@ -54,6 +54,10 @@ class ServerOptions:
     max_clip_seconds: float = 600.0  # audio per AnalyzeClip
     pending_windows: int = 8  # windows in flight per stream before reading pauses
     grace_seconds: float = 10.0  # shutdown: time open streams get to finish
+    tls_cert: Path | None = None  # PEM certificate chain; with tls_key turns TLS on
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # require client certificates signed by this CA (mutual TLS)
+    tokens: tuple[str, ...] = ()  # bearer tokens; empty means no token is required
     engine: EngineOptions = field(default_factory=EngineOptions)
 
     def __post_init__(self) -> None:
@@ -63,5 +67,9 @@ class ServerOptions:
             raise OptionsError("max_streams and pending_windows must be >= 1")
         if self.max_message_bytes < 1024:
             raise OptionsError("max_message_bytes must be >= 1024")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise OptionsError("TLS needs both a certificate and a key")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise OptionsError("mutual TLS (a client CA) needs the server's own certificate and key")
         if self.max_stream_seconds <= 0 or self.max_clip_seconds <= 0 or self.grace_seconds < 0:
             raise OptionsError("durations must be positive")

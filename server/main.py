@@ -10,6 +10,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from speechsense.server.auth import read_tokens
 from speechsense.server.config import EngineOptions, OptionsError, ServerOptions
 from speechsense.server.model import ModelLoadError
 
@@ -48,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="speechsense-server",
         description="SpeechSense gRPC server: streaming speech emotion recognition on an ONNX model. "
-                    "Every flag can also be set by the environment variable shown.",
+                    "Every flag can also be set by the environment variable shown; bearer tokens can also come "
+                    "comma-separated in SPEECHSENSE_TOKENS.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", type=Path, default=os.environ.get("SPEECHSENSE_MODEL"),
                    help="ONNX model exported by speechsense-export [SPEECHSENSE_MODEL]; default: the bundled model")
@@ -62,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-reduction", action=argparse.BooleanOptionalAction,
                    default=os.environ.get("SPEECHSENSE_NOISE_REDUCTION", "0") in ("1", "true", "yes"),
                    help="spectral-gating noise reduction on each window [SPEECHSENSE_NOISE_REDUCTION]")
+    sec = p.add_argument_group("security")
+    for flag, text in (("tls-cert", "PEM certificate chain; with --tls-key serves TLS"),
+                       ("tls-key", "PEM private key of --tls-cert"),
+                       ("tls-client-ca", "require client certificates signed by this CA (mutual TLS)"),
+                       ("token-file", "file of bearer tokens, one per line; calls without one get UNAUTHENTICATED")):
+        env = env_name(flag)
+        sec.add_argument(f"--{flag}", type=Path, default=os.environ.get(env), help=f"{text} [{env}]")
     p.add_argument("--log-level", default=os.environ.get("SPEECHSENSE_LOG_LEVEL", "INFO"),
                    help="DEBUG, INFO, WARNING or ERROR [SPEECHSENSE_LOG_LEVEL]")
     return p
@@ -73,7 +82,9 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
 
     engine = EngineOptions(noise_reduction=args.noise_reduction,
                            **{field: getattr(args, field) for _, field, _, _ in ENGINE_FLAGS})
-    return ServerOptions(model_path=args.model or bundled_model(), engine=engine,
+    tokens = read_tokens(args.token_file, os.environ.get("SPEECHSENSE_TOKENS"))
+    return ServerOptions(model_path=args.model or bundled_model(), engine=engine, tokens=tokens,
+                         tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
                          **{field: getattr(args, field) for _, field, _, _ in SERVER_FLAGS})
 
 
@@ -85,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
         options = options_from_args(args)
         asyncio.run(serve(options))
-    except (OptionsError, ModelLoadError, ValueError) as exc:
+    except (OptionsError, ModelLoadError, ValueError, OSError) as exc:
         sys.exit(f"speechsense-server: {exc}")
 
 

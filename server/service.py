@@ -80,7 +80,7 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
             for w, s in zip(windows, scored, strict=True):
                 summary.add(s.probabilities)
                 results.append(window_result(w, s.probabilities, labels, rate))
-            self._count(summary)
+            self._count(summary, session.audio_seconds)
             outcome["windows"] = summary.analyzed
             return pb.AnalyzeClipResponse(session_tag=request.session_tag, windows=results,
                                           summary=summary.summary(session.audio_seconds))
@@ -150,7 +150,7 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
                 yield pb.StreamEmotionsResponse(
                     session_tag=tag, window=window_result(window, scored.probabilities, labels, rate))
                 self.metrics.window_latency.observe(time.perf_counter() - received_at)
-            self._count(summary)
+            self._count(summary, session.audio_seconds)
             outcome["windows"] = summary.analyzed
             yield pb.StreamEmotionsResponse(session_tag=tag, summary=summary.summary(session.audio_seconds))
         finally:
@@ -196,7 +196,8 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
         if self.draining:
             raise RequestError(grpc.StatusCode.UNAVAILABLE, "server is shutting down; retry on another replica")
 
-    def _count(self, summary: SummaryBuilder) -> None:
+    def _count(self, summary: SummaryBuilder, audio_seconds: float) -> None:
+        self.metrics.audio_seconds.inc(audio_seconds)
         self.metrics.windows.inc(summary.analyzed - summary.skipped)
         self.metrics.skipped.inc(summary.skipped)
 
