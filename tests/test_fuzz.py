@@ -1,0 +1,104 @@
+"""Hostile input over a real socket: random message sequences and random clip bytes (hypothesis).
+
+Every case must end with results or a clear status (never INTERNAL/UNKNOWN, never past its
+deadline), and the server must still be healthy afterwards. SPEECHSENSE_FUZZ_EXAMPLES sets
+how many cases each property runs (default 60; CI keeps it small, a soak run raises it).
+"""
+
+from __future__ import annotations
+
+import os
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from speechsense.v1 import emotion_pb2 as pb
+from speechsense.v1 import emotion_pb2_grpc
+
+EXAMPLES = int(os.environ.get("SPEECHSENSE_FUZZ_EXAMPLES", "60"))
+ALLOWED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED}
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+formats = st.builds(
+    pb.AudioFormat,
+    encoding=st.sampled_from([0, 1, 2, 7, -1]),
+    sample_rate_hz=st.one_of(st.sampled_from([8000, 16000, 22050, 44100, 48000]), st.integers(-10, 200_000)),
+    channels=st.integers(-1, 4),
+)
+configs = st.builds(
+    pb.StreamConfig, format=formats,
+    window=st.builds(pb.WindowSpec, window_seconds=st.one_of(st.floats(-5, 10), st.just(float("nan"))),
+                     hop_seconds=st.one_of(st.floats(-1, 5), st.just(float("nan")))),
+    session_tag=st.text(max_size=200),
+)
+audio_chunks = st.one_of(
+    st.binary(max_size=6000),
+    st.integers(0, 4000).map(lambda n: np.random.default_rng(n).standard_normal(n).astype("<f4").tobytes()),
+    st.integers(0, 8000).map(lambda n: (np.random.default_rng(n).integers(-32768, 32767, n)).astype("<i2").tobytes()),
+)
+messages = st.one_of(
+    st.builds(lambda c: pb.StreamEmotionsRequest(config=c), configs),
+    st.builds(lambda a: pb.StreamEmotionsRequest(audio=a), audio_chunks),
+    st.just(pb.StreamEmotionsRequest()),
+)
+sequences = st.one_of(
+    st.lists(messages, max_size=12),
+    st.tuples(configs, st.lists(st.builds(lambda a: pb.StreamEmotionsRequest(audio=a), audio_chunks), max_size=12))
+      .map(lambda t: [pb.StreamEmotionsRequest(config=t[0]), *t[1]]),
+)
+
+
+def check_stream(stub, requests) -> grpc.StatusCode:
+    try:
+        responses = list(stub.StreamEmotions(iter(requests), timeout=20))
+    except grpc.RpcError as err:
+        assert err.code() in ALLOWED, f"{err.code()}: {err.details()}"
+        assert err.details(), "an error status must say what is wrong"
+        return err.code()
+    assert responses and responses[-1].WhichOneof("result") == "summary"
+    for r in responses[:-1]:
+        if r.window.is_speech:
+            assert sum(s.score for s in r.window.scores) == pytest.approx(1.0, abs=1e-4)
+    return grpc.StatusCode.OK
+
+
+@FUZZ
+@given(requests=sequences)
+def test_random_stream_messages(fuzz_stub, requests):
+    check_stream(fuzz_stub, requests)
+
+
+@FUZZ
+@given(clip=st.one_of(st.binary(max_size=20_000),
+                      st.binary(max_size=2000).map(lambda b: b"RIFF\x24\x08\x00\x00WAVEfmt " + b),
+                      st.binary(max_size=2000).map(lambda b: b"fLaC" + b),
+                      st.binary(max_size=2000).map(lambda b: b"OggS" + b)))
+def test_random_clip_bytes(fuzz_stub, clip):
+    try:
+        reply = fuzz_stub.AnalyzeClip(pb.AnalyzeClipRequest(encoded=clip), timeout=20)
+    except grpc.RpcError as err:
+        assert err.code() in ALLOWED, f"{err.code()}: {err.details()}"
+        return
+    assert reply.summary.windows_analyzed == len(reply.windows)
+
+
+def test_server_healthy_after_fuzzing(fuzz_stub, fuzz_channel):
+    reply = health_pb2_grpc.HealthStub(fuzz_channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert check_stream(fuzz_stub, [pb.StreamEmotionsRequest(config=pb.StreamConfig(format=pb.AudioFormat(
+        encoding=pb.AUDIO_ENCODING_LINEAR16, sample_rate_hz=16000)))]) == grpc.StatusCode.OK
+
+
+@pytest.fixture(scope="module")
+def fuzz_channel(shared_server):
+    with grpc.insecure_channel(shared_server.address) as channel:
+        yield channel
+
+
+@pytest.fixture(scope="module")
+def fuzz_stub(fuzz_channel):
+    return emotion_pb2_grpc.EmotionServiceStub(fuzz_channel)
