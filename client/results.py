@@ -1,0 +1,117 @@
+"""Window results and session summaries as plain values, and the summary computed client-side."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from speechsense.v1 import emotion_pb2
+
+
+@dataclass(frozen=True)
+class WindowView:
+    """One window's result in session time (continuous across reconnects)."""
+
+    index: int
+    start_seconds: float
+    end_seconds: float
+    scores: dict[str, float]  # in the model's label order
+    top_label: str
+    top_score: float
+    is_speech: bool
+
+    @classmethod
+    def from_proto(cls, w: emotion_pb2.WindowResult, index_offset: int = 0, seconds_offset: float = 0.0
+                   ) -> WindowView:
+        """Convert a server result, shifting a resumed stream's index and times back into session time."""
+        return cls(
+            index=int(w.index) + index_offset,
+            start_seconds=w.start_seconds + seconds_offset,
+            end_seconds=w.end_seconds + seconds_offset,
+            scores={s.label: float(s.score) for s in w.scores},
+            top_label=w.top_label,
+            top_score=float(w.top_score),
+            is_speech=bool(w.is_speech),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON Lines object for this window."""
+        return {
+            "type": "window",
+            "index": self.index,
+            "start_seconds": round(self.start_seconds, 6),
+            "end_seconds": round(self.end_seconds, 6),
+            "is_speech": self.is_speech,
+            "top_label": self.top_label,
+            "top_score": round(self.top_score, 6),
+            "scores": {k: round(v, 6) for k, v in self.scores.items()},
+        }
+
+
+@dataclass(frozen=True)
+class SummaryView:
+    """A session's summary; `source` says whether the server or the client computed it."""
+
+    mean_scores: dict[str, float]
+    dominant_label: str
+    top_label_counts: dict[str, int]
+    audio_seconds: float
+    windows_analyzed: int
+    windows_skipped_silence: int
+    source: Literal["server", "client"] = "server"
+    reconnects: int = 0
+
+    @classmethod
+    def from_proto(cls, s: emotion_pb2.SessionSummary) -> SummaryView:
+        """Convert the server's summary."""
+        return cls(
+            mean_scores={m.label: float(m.score) for m in s.mean_scores},
+            dominant_label=s.dominant_label,
+            top_label_counts={k: int(v) for k, v in s.top_label_counts.items()},
+            audio_seconds=float(s.audio_seconds),
+            windows_analyzed=int(s.windows_analyzed),
+            windows_skipped_silence=int(s.windows_skipped_silence),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON Lines object for the summary."""
+        return {
+            "type": "summary",
+            "mean_scores": {k: round(v, 6) for k, v in self.mean_scores.items()},
+            "dominant_label": self.dominant_label,
+            "top_label_counts": dict(self.top_label_counts),
+            "audio_seconds": round(self.audio_seconds, 6),
+            "windows_analyzed": self.windows_analyzed,
+            "windows_skipped_silence": self.windows_skipped_silence,
+            "computed_by": self.source,
+            "reconnects": self.reconnects,
+        }
+
+
+def labels_of(windows: list[WindowView], fallback: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The label order: from the first window's scores, else `fallback`."""
+    return tuple(windows[0].scores) if windows and windows[0].scores else fallback
+
+
+def summarize(windows: list[WindowView], audio_seconds: float, labels: tuple[str, ...] = (),
+              reconnects: int = 0) -> SummaryView:
+    """The session summary computed client-side the way the API defines it (means over speech windows)."""
+    labels = labels_of(windows, labels)
+    speech = [w for w in windows if w.is_speech]
+    means = {label: 0.0 for label in labels}
+    for w in speech:
+        for label in labels:
+            means[label] += w.scores.get(label, 0.0) / len(speech)
+    dominant = max(labels, key=lambda label: means[label]) if speech and labels else ""
+    counts = Counter(w.top_label for w in speech if w.top_label)
+    return SummaryView(
+        mean_scores=means,
+        dominant_label=dominant,
+        top_label_counts=dict(counts),
+        audio_seconds=audio_seconds,
+        windows_analyzed=len(windows),
+        windows_skipped_silence=len(windows) - len(speech),
+        source="client",
+        reconnects=reconnects,
+    )
