@@ -152,7 +152,8 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
                 self.metrics.window_latency.observe(time.perf_counter() - received_at)
             self._count(summary, session.audio_seconds)
             outcome["windows"] = summary.analyzed
-            yield pb.StreamEmotionsResponse(session_tag=tag, summary=summary.summary(session.audio_seconds))
+            reason = pb.END_REASON_SERVER_SHUTDOWN if session.cut_short else pb.END_REASON_CLIENT_CLOSED
+            yield pb.StreamEmotionsResponse(session_tag=tag, summary=summary.summary(session.audio_seconds, reason))
         finally:
             self._readers.discard(reader)
             reader.cancel()
@@ -175,6 +176,7 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
             except asyncio.CancelledError:
                 if not self.draining:
                     raise
+                session.cut_short = True
             await self._submit(session.finish(), pending)
             await pending.put(_END)
         except (AudioError, LimitExceeded, RequestError) as exc:

@@ -44,6 +44,7 @@ class AudioSession:
         self.windower = StreamWindower(int(round(plan.window_seconds * model_rate)),
                                        int(round(plan.hop_seconds * model_rate)), model_rate)
         self.audio_seconds = 0.0
+        self.cut_short = False  # the server stopped reading before the client half-closed
 
     def push_pcm(self, data: bytes) -> list[Window]:
         """A chunk of raw bytes in the session's format."""
@@ -88,7 +89,7 @@ class SummaryBuilder:
         self._sum += probabilities
         self._counts[self.labels[int(np.argmax(probabilities))]] += 1
 
-    def summary(self, audio_seconds: float) -> pb.SessionSummary:
+    def summary(self, audio_seconds: float, end_reason: int = pb.END_REASON_CLIENT_CLOSED) -> pb.SessionSummary:
         speech = self.analyzed - self.skipped
         mean = self._sum / speech if speech else self._sum
         return pb.SessionSummary(
@@ -98,6 +99,7 @@ class SummaryBuilder:
             audio_seconds=audio_seconds,
             windows_analyzed=self.analyzed,
             windows_skipped_silence=self.skipped,
+            end_reason=end_reason,
         )
 
 

@@ -54,6 +54,7 @@ def test_sigterm_style_shutdown_finishes_open_streams(server_factory):
     assert [r.window.index for r in rest[:-1]] == [1]
     assert rest[-1].summary.windows_analyzed == 2
     assert rest[-1].summary.audio_seconds == pytest.approx(4.5)
+    assert rest[-1].summary.end_reason == pb.END_REASON_SERVER_SHUTDOWN
 
 
 def test_draining_server_refuses_new_streams(server_factory):

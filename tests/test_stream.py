@@ -45,6 +45,7 @@ def test_stream_gives_consistent_windows_and_summary(stub, speech_clip):
     assert [m.score for m in s.mean_scores] == pytest.approx(mean.tolist(), abs=1e-5)
     assert s.dominant_label == LABELS[int(np.argmax(mean))]
     assert sum(s.top_label_counts.values()) == 5
+    assert s.end_reason == pb.END_REASON_CLIENT_CLOSED
 
 
 def test_silence_is_reported_and_left_out_of_summary(stub):

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cspeechsense/v1/emotion.proto\x12\x0espeechsense.v1\"h\n\x0b\x41udioFormat\x12/\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x1d.speechsense.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x03 \x01(\x05\"9\n\nWindowSpec\x12\x16\n\x0ewindow_seconds\x18\x01 \x01(\x02\x12\x13\n\x0bhop_seconds\x18\x02 \x01(\x02\"|\n\x0cStreamConfig\x12+\n\x06\x66ormat\x18\x01 \x01(\x0b\x32\x1b.speechsense.v1.AudioFormat\x12*\n\x06window\x18\x02 \x01(\x0b\x32\x1a.speechsense.v1.WindowSpec\x12\x13\n\x0bsession_tag\x18\x03 \x01(\t\"c\n\x15StreamEmotionsRequest\x12.\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1c.speechsense.v1.StreamConfigH\x00\x12\x0f\n\x05\x61udio\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"*\n\nLabelScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"\xae\x01\n\x0cWindowResult\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x15\n\rstart_seconds\x18\x02 \x01(\x01\x12\x13\n\x0b\x65nd_seconds\x18\x03 \x01(\x01\x12*\n\x06scores\x18\x04 \x03(\x0b\x32\x1a.speechsense.v1.LabelScore\x12\x11\n\ttop_label\x18\x05 \x01(\t\x12\x11\n\ttop_score\x18\x06 \x01(\x02\x12\x11\n\tis_speech\x18\x07 \x01(\x08\"\xb0\x02\n\x0eSessionSummary\x12/\n\x0bmean_scores\x18\x01 \x03(\x0b\x32\x1a.speechsense.v1.LabelScore\x12\x16\n\x0e\x64ominant_label\x18\x02 \x01(\t\x12L\n\x10top_label_counts\x18\x03 \x03(\x0b\x32\x32.speechsense.v1.SessionSummary.TopLabelCountsEntry\x12\x15\n\raudio_seconds\x18\x04 \x01(\x01\x12\x18\n\x10windows_analyzed\x18\x05 \x01(\x05\x12\x1f\n\x17windows_skipped_silence\x18\x06 \x01(\x05\x1a\x35\n\x13TopLabelCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\x9a\x01\n\x16StreamEmotionsResponse\x12\x13\n\x0bsession_tag\x18\x01 \x01(\t\x12.\n\x06window\x18\x02 \x01(\x0b\x32\x1c.speechsense.v1.WindowResultH\x00\x12\x31\n\x07summary\x18\x03 \x01(\x0b\x32\x1e.speechsense.v1.SessionSummaryH\x00\x42\x08\n\x06result\"E\n\x08RawAudio\x12+\n\x06\x66ormat\x18\x01 \x01(\x0b\x32\x1b.speechsense.v1.AudioFormat\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xa1\x01\n\x12\x41nalyzeClipRequest\x12\'\n\x03raw\x18\x01 \x01(\x0b\x32\x18.speechsense.v1.RawAudioH\x00\x12\x11\n\x07\x65ncoded\x18\x02 \x01(\x0cH\x00\x12*\n\x06window\x18\x03 \x01(\x0b\x32\x1a.speechsense.v1.WindowSpec\x12\x13\n\x0bsession_tag\x18\x04 \x01(\tB\x0e\n\x0c\x61udio_source\"\x8a\x01\n\x13\x41nalyzeClipResponse\x12\x13\n\x0bsession_tag\x18\x01 \x01(\t\x12-\n\x07windows\x18\x02 \x03(\x0b\x32\x1c.speechsense.v1.WindowResult\x12/\n\x07summary\x18\x03 \x01(\x0b\x32\x1e.speechsense.v1.SessionSummary\"\x15\n\x13GetModelInfoRequest\"\x8d\x01\n\x0cModelMetrics\x12\x17\n\x0frandom_accuracy\x18\x01 \x01(\x02\x12\x12\n\nrandom_uar\x18\x02 \x01(\x02\x12\x18\n\x10speaker_uar_mean\x18\x03 \x01(\x02\x12\x17\n\x0fspeaker_uar_std\x18\x04 \x01(\x02\x12\x1d\n\x15speaker_accuracy_mean\x18\x05 \x01(\x02\"\xc5\x02\n\x14GetModelInfoResponse\x12\x0e\n\x06labels\x18\x01 \x03(\t\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12\x16\n\x0ewindow_seconds\x18\x03 \x01(\x02\x12\x1b\n\x13\x64\x65\x66\x61ult_hop_seconds\x18\x04 \x01(\x02\x12\x13\n\x0b\x66\x65\x61ture_set\x18\x05 \x01(\t\x12\x12\n\nmodel_name\x18\x06 \x01(\t\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12-\n\x07metrics\x18\x08 \x01(\x0b\x32\x1c.speechsense.v1.ModelMetrics\x12\x1b\n\x13\x66\x65\x61ture_config_json\x18\t \x01(\t\x12\x14\n\x0cmetrics_json\x18\n \x01(\t\x12\x17\n\x0ftraining_preset\x18\x0b \x01(\t\x12\x15\n\rtraining_data\x18\x0c \x01(\t*h\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41UDIO_ENCODING_LINEAR16\x10\x01\x12\x1a\n\x16\x41UDIO_ENCODING_FLOAT32\x10\x02\x32\xa8\x02\n\x0e\x45motionService\x12\x63\n\x0eStreamEmotions\x12%.speechsense.v1.StreamEmotionsRequest\x1a&.speechsense.v1.StreamEmotionsResponse(\x01\x30\x01\x12V\n\x0b\x41nalyzeClip\x12\".speechsense.v1.AnalyzeClipRequest\x1a#.speechsense.v1.AnalyzeClipResponse\x12Y\n\x0cGetModelInfo\x12#.speechsense.v1.GetModelInfoRequest\x1a$.speechsense.v1.GetModelInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cspeechsense/v1/emotion.proto\x12\x0espeechsense.v1\"h\n\x0b\x41udioFormat\x12/\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x1d.speechsense.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x03 \x01(\x05\"9\n\nWindowSpec\x12\x16\n\x0ewindow_seconds\x18\x01 \x01(\x02\x12\x13\n\x0bhop_seconds\x18\x02 \x01(\x02\"|\n\x0cStreamConfig\x12+\n\x06\x66ormat\x18\x01 \x01(\x0b\x32\x1b.speechsense.v1.AudioFormat\x12*\n\x06window\x18\x02 \x01(\x0b\x32\x1a.speechsense.v1.WindowSpec\x12\x13\n\x0bsession_tag\x18\x03 \x01(\t\"c\n\x15StreamEmotionsRequest\x12.\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1c.speechsense.v1.StreamConfigH\x00\x12\x0f\n\x05\x61udio\x18\x02 \x01(\x0cH\x00\x42\t\n\x07request\"*\n\nLabelScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"\xae\x01\n\x0cWindowResult\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x15\n\rstart_seconds\x18\x02 \x01(\x01\x12\x13\n\x0b\x65nd_seconds\x18\x03 \x01(\x01\x12*\n\x06scores\x18\x04 \x03(\x0b\x32\x1a.speechsense.v1.LabelScore\x12\x11\n\ttop_label\x18\x05 \x01(\t\x12\x11\n\ttop_score\x18\x06 \x01(\x02\x12\x11\n\tis_speech\x18\x07 \x01(\x08\"\xdf\x02\n\x0eSessionSummary\x12/\n\x0bmean_scores\x18\x01 \x03(\x0b\x32\x1a.speechsense.v1.LabelScore\x12\x16\n\x0e\x64ominant_label\x18\x02 \x01(\t\x12L\n\x10top_label_counts\x18\x03 \x03(\x0b\x32\x32.speechsense.v1.SessionSummary.TopLabelCountsEntry\x12\x15\n\raudio_seconds\x18\x04 \x01(\x01\x12\x18\n\x10windows_analyzed\x18\x05 \x01(\x05\x12\x1f\n\x17windows_skipped_silence\x18\x06 \x01(\x05\x12-\n\nend_reason\x18\x07 \x01(\x0e\x32\x19.speechsense.v1.EndReason\x1a\x35\n\x13TopLabelCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\x9a\x01\n\x16StreamEmotionsResponse\x12\x13\n\x0bsession_tag\x18\x01 \x01(\t\x12.\n\x06window\x18\x02 \x01(\x0b\x32\x1c.speechsense.v1.WindowResultH\x00\x12\x31\n\x07summary\x18\x03 \x01(\x0b\x32\x1e.speechsense.v1.SessionSummaryH\x00\x42\x08\n\x06result\"E\n\x08RawAudio\x12+\n\x06\x66ormat\x18\x01 \x01(\x0b\x32\x1b.speechsense.v1.AudioFormat\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xa1\x01\n\x12\x41nalyzeClipRequest\x12\'\n\x03raw\x18\x01 \x01(\x0b\x32\x18.speechsense.v1.RawAudioH\x00\x12\x11\n\x07\x65ncoded\x18\x02 \x01(\x0cH\x00\x12*\n\x06window\x18\x03 \x01(\x0b\x32\x1a.speechsense.v1.WindowSpec\x12\x13\n\x0bsession_tag\x18\x04 \x01(\tB\x0e\n\x0c\x61udio_source\"\x8a\x01\n\x13\x41nalyzeClipResponse\x12\x13\n\x0bsession_tag\x18\x01 \x01(\t\x12-\n\x07windows\x18\x02 \x03(\x0b\x32\x1c.speechsense.v1.WindowResult\x12/\n\x07summary\x18\x03 \x01(\x0b\x32\x1e.speechsense.v1.SessionSummary\"\x15\n\x13GetModelInfoRequest\"\x8d\x01\n\x0cModelMetrics\x12\x17\n\x0frandom_accuracy\x18\x01 \x01(\x02\x12\x12\n\nrandom_uar\x18\x02 \x01(\x02\x12\x18\n\x10speaker_uar_mean\x18\x03 \x01(\x02\x12\x17\n\x0fspeaker_uar_std\x18\x04 \x01(\x02\x12\x1d\n\x15speaker_accuracy_mean\x18\x05 \x01(\x02\"\xc5\x02\n\x14GetModelInfoResponse\x12\x0e\n\x06labels\x18\x01 \x03(\t\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12\x16\n\x0ewindow_seconds\x18\x03 \x01(\x02\x12\x1b\n\x13\x64\x65\x66\x61ult_hop_seconds\x18\x04 \x01(\x02\x12\x13\n\x0b\x66\x65\x61ture_set\x18\x05 \x01(\t\x12\x12\n\nmodel_name\x18\x06 \x01(\t\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12-\n\x07metrics\x18\x08 \x01(\x0b\x32\x1c.speechsense.v1.ModelMetrics\x12\x1b\n\x13\x66\x65\x61ture_config_json\x18\t \x01(\t\x12\x14\n\x0cmetrics_json\x18\n \x01(\t\x12\x17\n\x0ftraining_preset\x18\x0b \x01(\t\x12\x15\n\rtraining_data\x18\x0c \x01(\t*h\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41UDIO_ENCODING_LINEAR16\x10\x01\x12\x1a\n\x16\x41UDIO_ENCODING_FLOAT32\x10\x02*e\n\tEndReason\x12\x1a\n\x16\x45ND_REASON_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45ND_REASON_CLIENT_CLOSED\x10\x01\x12\x1e\n\x1a\x45ND_REASON_SERVER_SHUTDOWN\x10\x02\x32\xa8\x02\n\x0e\x45motionService\x12\x63\n\x0eStreamEmotions\x12%.speechsense.v1.StreamEmotionsRequest\x1a&.speechsense.v1.StreamEmotionsResponse(\x01\x30\x01\x12V\n\x0b\x41nalyzeClip\x12\".speechsense.v1.AnalyzeClipRequest\x1a#.speechsense.v1.AnalyzeClipResponse\x12Y\n\x0cGetModelInfo\x12#.speechsense.v1.GetModelInfoRequest\x1a$.speechsense.v1.GetModelInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SESSIONSUMMARY_TOPLABELCOUNTSENTRY']._loaded_options = None
   _globals['_SESSIONSUMMARY_TOPLABELCOUNTSENTRY']._serialized_options = b'8\001'
-  _globals['_AUDIOENCODING']._serialized_start=1996
-  _globals['_AUDIOENCODING']._serialized_end=2100
+  _globals['_AUDIOENCODING']._serialized_start=2043
+  _globals['_AUDIOENCODING']._serialized_end=2147
+  _globals['_ENDREASON']._serialized_start=2149
+  _globals['_ENDREASON']._serialized_end=2250
   _globals['_AUDIOFORMAT']._serialized_start=48
   _globals['_AUDIOFORMAT']._serialized_end=152
   _globals['_WINDOWSPEC']._serialized_start=154
@@ -48,23 +50,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WINDOWRESULT']._serialized_start=485
   _globals['_WINDOWRESULT']._serialized_end=659
   _globals['_SESSIONSUMMARY']._serialized_start=662
-  _globals['_SESSIONSUMMARY']._serialized_end=966
-  _globals['_SESSIONSUMMARY_TOPLABELCOUNTSENTRY']._serialized_start=913
-  _globals['_SESSIONSUMMARY_TOPLABELCOUNTSENTRY']._serialized_end=966
-  _globals['_STREAMEMOTIONSRESPONSE']._serialized_start=969
-  _globals['_STREAMEMOTIONSRESPONSE']._serialized_end=1123
-  _globals['_RAWAUDIO']._serialized_start=1125
-  _globals['_RAWAUDIO']._serialized_end=1194
-  _globals['_ANALYZECLIPREQUEST']._serialized_start=1197
-  _globals['_ANALYZECLIPREQUEST']._serialized_end=1358
-  _globals['_ANALYZECLIPRESPONSE']._serialized_start=1361
-  _globals['_ANALYZECLIPRESPONSE']._serialized_end=1499
-  _globals['_GETMODELINFOREQUEST']._serialized_start=1501
-  _globals['_GETMODELINFOREQUEST']._serialized_end=1522
-  _globals['_MODELMETRICS']._serialized_start=1525
-  _globals['_MODELMETRICS']._serialized_end=1666
-  _globals['_GETMODELINFORESPONSE']._serialized_start=1669
-  _globals['_GETMODELINFORESPONSE']._serialized_end=1994
-  _globals['_EMOTIONSERVICE']._serialized_start=2103
-  _globals['_EMOTIONSERVICE']._serialized_end=2399
+  _globals['_SESSIONSUMMARY']._serialized_end=1013
+  _globals['_SESSIONSUMMARY_TOPLABELCOUNTSENTRY']._serialized_start=960
+  _globals['_SESSIONSUMMARY_TOPLABELCOUNTSENTRY']._serialized_end=1013
+  _globals['_STREAMEMOTIONSRESPONSE']._serialized_start=1016
+  _globals['_STREAMEMOTIONSRESPONSE']._serialized_end=1170
+  _globals['_RAWAUDIO']._serialized_start=1172
+  _globals['_RAWAUDIO']._serialized_end=1241
+  _globals['_ANALYZECLIPREQUEST']._serialized_start=1244
+  _globals['_ANALYZECLIPREQUEST']._serialized_end=1405
+  _globals['_ANALYZECLIPRESPONSE']._serialized_start=1408
+  _globals['_ANALYZECLIPRESPONSE']._serialized_end=1546
+  _globals['_GETMODELINFOREQUEST']._serialized_start=1548
+  _globals['_GETMODELINFOREQUEST']._serialized_end=1569
+  _globals['_MODELMETRICS']._serialized_start=1572
+  _globals['_MODELMETRICS']._serialized_end=1713
+  _globals['_GETMODELINFORESPONSE']._serialized_start=1716
+  _globals['_GETMODELINFORESPONSE']._serialized_end=2041
+  _globals['_EMOTIONSERVICE']._serialized_start=2253
+  _globals['_EMOTIONSERVICE']._serialized_end=2549
 # @@protoc_insertion_point(module_scope)

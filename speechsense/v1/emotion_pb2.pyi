@@ -12,9 +12,18 @@ class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIO_ENCODING_UNSPECIFIED: _ClassVar[AudioEncoding]
     AUDIO_ENCODING_LINEAR16: _ClassVar[AudioEncoding]
     AUDIO_ENCODING_FLOAT32: _ClassVar[AudioEncoding]
+
+class EndReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    END_REASON_UNSPECIFIED: _ClassVar[EndReason]
+    END_REASON_CLIENT_CLOSED: _ClassVar[EndReason]
+    END_REASON_SERVER_SHUTDOWN: _ClassVar[EndReason]
 AUDIO_ENCODING_UNSPECIFIED: AudioEncoding
 AUDIO_ENCODING_LINEAR16: AudioEncoding
 AUDIO_ENCODING_FLOAT32: AudioEncoding
+END_REASON_UNSPECIFIED: EndReason
+END_REASON_CLIENT_CLOSED: EndReason
+END_REASON_SERVER_SHUTDOWN: EndReason
 
 class AudioFormat(_message.Message):
     __slots__ = ("encoding", "sample_rate_hz", "channels")
@@ -79,7 +88,7 @@ class WindowResult(_message.Message):
     def __init__(self, index: _Optional[int] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., top_label: _Optional[str] = ..., top_score: _Optional[float] = ..., is_speech: _Optional[bool] = ...) -> None: ...
 
 class SessionSummary(_message.Message):
-    __slots__ = ("mean_scores", "dominant_label", "top_label_counts", "audio_seconds", "windows_analyzed", "windows_skipped_silence")
+    __slots__ = ("mean_scores", "dominant_label", "top_label_counts", "audio_seconds", "windows_analyzed", "windows_skipped_silence", "end_reason")
     class TopLabelCountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -93,13 +102,15 @@ class SessionSummary(_message.Message):
     AUDIO_SECONDS_FIELD_NUMBER: _ClassVar[int]
     WINDOWS_ANALYZED_FIELD_NUMBER: _ClassVar[int]
     WINDOWS_SKIPPED_SILENCE_FIELD_NUMBER: _ClassVar[int]
+    END_REASON_FIELD_NUMBER: _ClassVar[int]
     mean_scores: _containers.RepeatedCompositeFieldContainer[LabelScore]
     dominant_label: str
     top_label_counts: _containers.ScalarMap[str, int]
     audio_seconds: float
     windows_analyzed: int
     windows_skipped_silence: int
-    def __init__(self, mean_scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., dominant_label: _Optional[str] = ..., top_label_counts: _Optional[_Mapping[str, int]] = ..., audio_seconds: _Optional[float] = ..., windows_analyzed: _Optional[int] = ..., windows_skipped_silence: _Optional[int] = ...) -> None: ...
+    end_reason: EndReason
+    def __init__(self, mean_scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., dominant_label: _Optional[str] = ..., top_label_counts: _Optional[_Mapping[str, int]] = ..., audio_seconds: _Optional[float] = ..., windows_analyzed: _Optional[int] = ..., windows_skipped_silence: _Optional[int] = ..., end_reason: _Optional[_Union[EndReason, str]] = ...) -> None: ...
 
 class StreamEmotionsResponse(_message.Message):
     __slots__ = ("session_tag", "window", "summary")

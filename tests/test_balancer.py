@@ -1,0 +1,225 @@
+"""The compose balancer, on loopback: nginx from deploy/nginx (the same template and start script as
+docker-compose.yml) in front of two real `speechsense-server` processes.
+
+Checks that streams come back whole through the balancer, are spread over both replicas, and that once a replica
+dies new streams still succeed (they go to the one left). Skipped when nginx is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from synth import RATE, speech_like, tiny_model
+
+from speechsense.labels import LABELS
+from speechsense.v1 import emotion_pb2 as pb
+from speechsense.v1 import emotion_pb2_grpc
+
+REPO = Path(__file__).resolve().parent.parent
+RUN_BALANCER = REPO / "deploy" / "nginx" / "run-balancer.sh"
+NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+LOOPBACK = "127.0.0.1"
+START_SECONDS = 90  # a server process imports librosa and ONNX Runtime, then warms the model up
+RPC_SECONDS = 30
+
+pytestmark = pytest.mark.skipif(
+    NGINX is None, reason="nginx is not installed (Debian: apt-get install nginx); the gRPC balancer test needs it")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+class Process:
+    """A child process with its output in a log file; stop() always reaps it."""
+
+    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.name, self.log = name, log
+        self.address = ""  # host:port, for the servers
+        self._out = log.open("wb")
+        self.proc = subprocess.Popen(argv, stdout=self._out, stderr=subprocess.STDOUT, env=env,
+                                     stdin=subprocess.DEVNULL)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._out.close()
+
+
+SERVICE = pb.DESCRIPTOR.services_by_name["EmotionService"].full_name
+
+
+def is_serving(address: str, timeout: float = 1.0) -> bool:
+    """Health of EmotionService itself: the overall ("") status starts SERVING in grpcio's HealthServicer, before
+    the server has warmed up, while the service's own entry appears only once it is ready."""
+    try:
+        with grpc.insecure_channel(address) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=SERVICE),
+                                                               timeout=timeout)
+            return reply.status == health_pb2.HealthCheckResponse.SERVING
+    except grpc.RpcError:
+        return False
+
+
+def wait_serving(address: str, proc: Process, seconds: float = START_SECONDS) -> None:
+    deadline = time.monotonic() + seconds
+    while not is_serving(address, timeout=1.0):
+        if proc.proc.poll() is not None:
+            pytest.fail(f"{proc.name} exited with {proc.proc.returncode}:\n{proc.text()[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{address} ({proc.name}) not SERVING after {seconds:.0f}s:\n{proc.text()[-3000:]}")
+        time.sleep(0.25)
+
+
+def requests(samples: np.ndarray, tag: str, chunk_seconds: float = 0.25) -> Iterator[pb.StreamEmotionsRequest]:
+    yield pb.StreamEmotionsRequest(config=pb.StreamConfig(
+        format=pb.AudioFormat(encoding=pb.AUDIO_ENCODING_LINEAR16, sample_rate_hz=RATE, channels=1),
+        window=pb.WindowSpec(hop_seconds=1.0), session_tag=tag))
+    data = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+    step = int(chunk_seconds * RATE) * 2
+    for i in range(0, len(data), step):
+        yield pb.StreamEmotionsRequest(audio=data[i:i + step])
+
+
+def stream_through(address: str, tag: str, samples: np.ndarray) -> list[pb.StreamEmotionsResponse]:
+    """One StreamEmotions call on its own connection, as a separate client would make it."""
+    with grpc.insecure_channel(address) as channel:
+        stub = emotion_pb2_grpc.EmotionServiceStub(channel)
+        return list(stub.StreamEmotions(requests(samples, tag), timeout=RPC_SECONDS))
+
+
+def check_complete(responses: list[pb.StreamEmotionsResponse], tag: str, windows: int) -> None:
+    kinds = [r.WhichOneof("result") for r in responses]
+    assert kinds == ["window"] * windows + ["summary"], kinds
+    assert all(r.session_tag == tag for r in responses)
+    for r in responses[:-1]:
+        assert [s.label for s in r.window.scores] == list(LABELS)
+        assert sum(s.score for s in r.window.scores) == pytest.approx(1.0, abs=1e-5)
+    assert responses[-1].summary.windows_analyzed == windows
+
+
+def served_by(servers: list[Process], tag: str) -> list[str]:
+    """Which servers logged this stream's tag (each server logs the tag of every stream it opens)."""
+    return [s.name for s in servers if f"'{tag}'" in s.text()]
+
+
+@pytest.fixture
+def cluster(tmp_path) -> Iterator[tuple[str, list[Process], Process]]:
+    """(balancer address, [server a, server b], nginx), all on 127.0.0.1; everything is reaped afterwards."""
+    model = tiny_model(tmp_path / "tiny.onnx")
+    started: list[Process] = []
+    try:
+        servers = []
+        for name in ("a", "b"):
+            port = free_port()
+            proc = Process(f"server-{name}", [
+                sys.executable, "-m", "speechsense.server.main", "--model", str(model), "--host", LOOPBACK,
+                "--port", str(port), "--metrics-port", "0", "--grace-seconds", "1", "--log-level", "INFO",
+            ], tmp_path / f"server-{name}.log")
+            proc.address = f"{LOOPBACK}:{port}"
+            started.append(proc)
+            servers.append(proc)
+        for proc in servers:
+            wait_serving(proc.address, proc)
+
+        listen = f"{LOOPBACK}:{free_port()}"
+        env = dict(os.environ,
+                   BALANCER_UPSTREAMS=" ".join(p.address for p in servers),
+                   BALANCER_LISTEN=listen,
+                   BALANCER_PREFIX=str(tmp_path / "nginx"),
+                   PATH=f"{Path(NGINX).parent}:{os.environ.get('PATH', '')}")
+        nginx = Process("nginx", ["sh", str(RUN_BALANCER)], tmp_path / "nginx.log", env=env)
+        started.append(nginx)
+        wait_serving(listen, nginx, seconds=15)  # health checks pass through the balancer to a replica
+        yield listen, servers, nginx
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
+def test_balancer_spreads_streams_and_survives_a_dead_replica(cluster):
+    address, servers, nginx = cluster
+    samples = speech_like(4.0)  # 4 s at hop 1 s: 2 windows, then the summary
+
+    # Sequential streams: with no stream open anywhere, least_conn takes the replicas in turn.
+    tags = [f"lb-before-{i}" for i in range(6)]
+    for tag in tags:
+        check_complete(stream_through(address, tag, samples), tag, windows=2)
+    placement = {tag: served_by(servers, tag) for tag in tags}
+    assert all(len(where) == 1 for where in placement.values()), placement
+    per_server = {s.name: sum(where == [s.name] for where in placement.values()) for s in servers}
+    assert all(n >= 2 for n in per_server.values()), f"streams not spread over both replicas: {per_server}"
+
+    # A replica dies (SIGKILL: no graceful shutdown, its connections just drop). New streams must all succeed,
+    # on the replica that is left, including the ones nginx first tries on the dead one.
+    dead, alive = servers
+    dead.kill()
+    tags = [f"lb-after-{i}" for i in range(6)]
+    for tag in tags:
+        check_complete(stream_through(address, tag, samples), tag, windows=2)
+        assert served_by(servers, tag) == [alive.name]
+    assert nginx.proc.poll() is None, nginx.text()
+
+
+def test_a_replica_dying_mid_stream_ends_the_stream_and_the_retry_lands_elsewhere(cluster):
+    """A stream whose replica dies under it fails; the client's next attempt (it reconnects and re-sends from its
+    first window without a result) goes to the live replica.
+
+    Through nginx the failure is INTERNAL "Stream removed" (nginx resets the client's HTTP/2 stream with
+    INTERNAL_ERROR), not UNAVAILABLE as from a server that dies on a direct connection: a client that reconnects
+    only on UNAVAILABLE must also treat this reset as a transport failure to survive it behind the balancer.
+    """
+    address, servers, _ = cluster
+    samples = speech_like(30.0)
+    tag = "lb-mid-stream"
+
+    def paced() -> Iterator[pb.StreamEmotionsRequest]:
+        for i, request in enumerate(requests(samples, tag)):
+            if i > 1:
+                time.sleep(0.25)  # real time, so the stream is still open when its replica dies
+            yield request
+
+    with grpc.insecure_channel(address) as channel:
+        call = emotion_pb2_grpc.EmotionServiceStub(channel).StreamEmotions(paced(), timeout=RPC_SECONDS)
+        first = next(call)  # the first window: the stream is open on one replica
+        assert first.WhichOneof("result") == "window"
+        (owner,) = [s for s in servers if s.name in served_by(servers, tag)]
+        owner.kill()
+        with pytest.raises(grpc.RpcError) as failure:
+            for _ in call:
+                pass
+        call.cancel()
+    code, details = failure.value.code(), failure.value.details() or ""
+    assert code == grpc.StatusCode.UNAVAILABLE or (code == grpc.StatusCode.INTERNAL and "RST_STREAM" in details), \
+        failure.value
+
+    retry_tag = "lb-mid-stream-retry"
+    check_complete(stream_through(address, retry_tag, speech_like(4.0)), retry_tag, windows=2)
+    assert served_by(servers, retry_tag) == [s.name for s in servers if s is not owner]
