@@ -17,11 +17,11 @@ from speechsense.v1 import emotion_pb2 as pb
 from speechsense.v1 import emotion_pb2_grpc
 
 
-def start_server(model, log: Path, *extra: str) -> tuple[subprocess.Popen, int]:
-    """Start speechsense-server on a free port; return it once its log says it listens."""
+def start_server(model, log: Path, *extra: str, port: int = 0) -> tuple[subprocess.Popen, int]:
+    """Start speechsense-server (port 0: a free one); return it once its log says it listens and is warm."""
     with open(log, "w") as sink:
         proc = subprocess.Popen([sys.executable, "-m", "speechsense.server.main", "--model", str(model),
-                                 "--port", "0", "--host", "127.0.0.1", *extra], stderr=sink)
+                                 "--port", str(port), "--host", "127.0.0.1", *extra], stderr=sink)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and proc.poll() is None:
         if m := re.search(r"listening on \S+:(\d+)", log.read_text()):

@@ -1,0 +1,64 @@
+"""Fault: the server process is killed with SIGKILL mid-stream and restarted; no window is lost or doubled."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ for test_process
+from test_process import start_server  # noqa: E402
+
+from speechsense.client.connection import Connector  # noqa: E402
+from speechsense.client.display import RecordingSink  # noqa: E402
+from speechsense.client.session import StreamSession  # noqa: E402
+from speechsense.client.sources import FileSource  # noqa: E402
+from speechsense.windowing import expected_windows  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class KillingSink(RecordingSink):
+    """After window `at` arrives, SIGKILLs the server process and starts a new one on the same port."""
+
+    def __init__(self, restart, at: int) -> None:
+        super().__init__()
+        self.restart, self.at = restart, at
+        self.thread: threading.Thread | None = None
+
+    def window(self, result) -> None:
+        super().window(result)
+        if result.index == self.at and self.thread is None:
+            self.thread = threading.Thread(target=self.restart)
+            self.thread.start()
+
+
+def test_sigkill_mid_stream_then_restart(tiny_model_path, tmp_path, clip_file, client_options, speech_clip):
+    port = free_port()
+    procs = [start_server(tiny_model_path, tmp_path / "a.log", port=port)[0]]
+
+    def kill_and_restart() -> None:
+        procs[0].kill()
+        procs[0].wait()
+        procs.append(start_server(tiny_model_path, tmp_path / "b.log", port=port)[0])
+
+    sink = KillingSink(kill_and_restart, at=1)
+    try:
+        opts = client_options(f"127.0.0.1:{port}", file=clip_file, retries=12)
+        result = StreamSession(opts, Connector(opts), FileSource(clip_file, speed=2.0), sink).run()
+        sink.thread.join(60)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    assert len(procs) == 2 and result.reconnects >= 1
+    samples, rate = speech_clip
+    plan = result.plan
+    n = expected_windows(len(samples), round(plan.window_seconds * rate), round(plan.hop_seconds * rate), rate)
+    assert [w.index for w in result.windows] == list(range(n))
+    assert result.summary.windows_analyzed == n

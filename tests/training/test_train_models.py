@@ -1,0 +1,102 @@
+"""Named model I/O, a tiny hybrid trains a step and reloads, training resumes, augmentation stays in train."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from speechsense.features import FeatureConfig
+from speechsense.training.augment import AugmentConfig, Variant, clip_rng
+from speechsense.training.featstore import FeatureStore, cache_key
+from speechsense.training.models import BUILDERS, AdditiveAttention, build_hybrid, build_lstm_attention
+from speechsense.training.presets import IMPROVED, STUDY
+from speechsense.training.train import Checkpoint, Data, epoch_data, fit, lr_at, prepare_data
+
+FRAMES, FEATS = 31, 15
+
+
+def tiny_data(n: int = 32, copies: int = 2) -> Data:
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 8
+    x = rng.standard_normal((n, FRAMES, FEATS)).astype(np.float32) + y[:, None, None] * 0.3
+    aug = np.stack([x + 0.05 * rng.standard_normal(x.shape).astype(np.float32) for _ in range(copies)])
+    return Data(x, y, aug, x[:8], y[:8], x[8:16], y[8:16], None, None, 0)
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_models_have_named_input_and_output(name: str) -> None:
+    model = BUILDERS[name](FRAMES, FEATS)
+    assert model.inputs[0].name == "features" and tuple(model.input_shape) == (None, FRAMES, FEATS)
+    assert model.layers[-1].name == "probabilities" and model.output_shape == (None, 8)
+    assert model.get_layer("logits").activation.__name__ == "linear"
+
+
+def test_tiny_hybrid_trains_a_step_and_reloads_with_attention(tmp_path: Path) -> None:
+    model = build_hybrid(FRAMES, FEATS)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    data = tiny_data()
+    loss = model.train_on_batch(data.x_train, data.y_train)
+    assert np.isfinite(loss)
+    assert tuple(model.get_layer("attention").b.shape) == (FRAMES, 1)  # per-timestep bias
+    model.save(tmp_path / "tiny.keras")
+    again = keras.saving.load_model(tmp_path / "tiny.keras")
+    assert isinstance(again.get_layer("attention"), AdditiveAttention)
+    np.testing.assert_allclose(again.predict_on_batch(data.x_val), model.predict_on_batch(data.x_val), atol=1e-6)
+
+
+def test_training_resumes_from_checkpoint(tmp_path: Path) -> None:
+    preset = replace(IMPROVED, batch_size=16, augment=replace(IMPROVED.augment, copies_per_epoch=1))
+    data = tiny_data()
+
+    def build():  # the smaller attention-LSTM keeps this test quick; checkpointing is model-agnostic
+        model = build_lstm_attention(FRAMES, FEATS)
+        model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        return model
+
+    ckpt = Checkpoint(tmp_path)
+    fit(ckpt.load_model(build), data, preset, 1, ckpt)
+    resumed = Checkpoint(tmp_path)
+    assert resumed.state["epochs_done"] == 1 and (tmp_path / "checkpoint" / "last.keras").exists()
+    fit(resumed.load_model(build), data, preset, 2, resumed)
+    assert [h["epoch"] for h in Checkpoint(tmp_path).state["history"]] == [1, 2]
+
+
+def test_epoch_data_draws_distinct_copies_and_schedule() -> None:
+    data = tiny_data(copies=4)
+    preset = replace(IMPROVED, augment=AugmentConfig(noise_copies=4, copies_per_epoch=2))
+    x, y = epoch_data(data, preset, 0)
+    assert len(x) == 3 * 32 and np.array_equal(y, np.tile(data.y_train, 3))
+    assert not np.array_equal(x[32:64], x[64:96])
+    x_study, _ = epoch_data(data, STUDY, 0)
+    assert len(x_study) == 5 * 32  # study: every copy every epoch
+    assert lr_at(STUDY, 50, 130) == 0.01
+    assert lr_at(IMPROVED, 0, 60) < lr_at(IMPROVED, 2, 60) and lr_at(IMPROVED, 59, 60) < 1e-4
+
+
+def test_augmented_copies_only_for_training_clips(speaker_corpus: Path, tmp_path: Path) -> None:
+    preset = replace(STUDY, features=FeatureConfig(window_seconds=0.5),
+                     augment=AugmentConfig(noise_copies=1, snr_db=(15.0, 30.0)))
+    data = prepare_data(preset, "speaker", 0, speaker_corpus, tmp_path / "cache", workers=1)
+    assert data.aug is not None and data.aug.shape[:2] == (1, len(data.split.train))
+    variant = preset.augment.variants()[0]
+    with np.load(tmp_path / "cache" / "features" / f"{cache_key(preset.features, variant)}.npz") as f:
+        augmented = set(f["paths"].tolist())
+    store = FeatureStore(tmp_path / "cache" / "features", preset.features, 1)
+    clean = store.get(sorted(augmented), Variant())
+    assert len(augmented) == len(data.split.train) == 16  # 14 training actors + 2 TESS clips
+    assert all("Actor" in p or "/tess/" in p for p in augmented)
+    assert not np.allclose(clean, store.get(sorted(augmented), variant))
+    held_out = set(data.split.val) | set(data.split.test)
+    assert len(held_out) == 6 and not (held_out & set(data.split.train))
+
+
+def test_copies_do_not_depend_on_the_split() -> None:
+    v = Variant("noise", 0)
+    a = clip_rng("/x/tess/OAF_angry/OAF_back_angry.flac", v).random()
+    b = clip_rng("/elsewhere/tess/OAF_angry/OAF_back_angry.flac", v).random()
+    assert a == b and a != clip_rng("/x/tess/OAF_angry/OAF_back_angry.flac", Variant("noise", 1)).random()
