@@ -81,7 +81,7 @@ class Engine:
     def _prepare_features(self, samples: np.ndarray) -> np.ndarray:
         meta = self.model.meta
         if self.options.noise_reduction:
-            samples = _reduce_noise(samples, meta.feature_config.sample_rate)
+            samples = reduce_noise(samples, meta.feature_config.sample_rate)
         return meta.normalizer.apply(window_features(samples, meta.feature_config))
 
     async def _batch_loop(self) -> None:
@@ -121,7 +121,7 @@ class Engine:
                 return
 
 
-def _reduce_noise(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+def reduce_noise(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Stationary spectral gating as the study's live loop did (noisereduce defaults otherwise)."""
     import noisereduce  # imported on use: it is optional and slow to import
 
