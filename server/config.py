@@ -49,9 +49,9 @@ class ServerOptions:
     port: int = 50051
     metrics_port: int = 0  # 0 disables the Prometheus endpoint
     max_streams: int = 256  # concurrent StreamEmotions calls
-    max_message_bytes: int = 4 * 1024 * 1024  # largest request message
+    max_message_bytes: int = 16 * 1024 * 1024  # largest request message (a 5-minute 16 kHz clip is 9.6 MB)
     max_stream_seconds: float = 3600.0  # audio per stream
-    max_clip_seconds: float = 600.0  # audio per AnalyzeClip
+    max_clip_seconds: float = 300.0  # audio per AnalyzeClip
     pending_windows: int = 8  # windows in flight per stream before reading pauses
     grace_seconds: float = 10.0  # shutdown: time open streams get to finish
     tls_cert: Path | None = None  # PEM certificate chain; with tls_key turns TLS on
