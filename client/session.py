@@ -87,6 +87,13 @@ def _pcm_config(fmt: PcmFormat) -> pb.AudioFormat:
                           channels=fmt.channels)
 
 
+def is_transport_failure(err: grpc.RpcError) -> bool:
+    """UNAVAILABLE, or a balancer resetting the stream when its replica died (nginx: INTERNAL, RST_STREAM)."""
+    code = err.code()
+    return code == grpc.StatusCode.UNAVAILABLE or (
+        code == grpc.StatusCode.INTERNAL and "RST_STREAM" in (err.details() or ""))
+
+
 class StreamSession:
     """Streams one source to the server, reconnecting on UNAVAILABLE; run() returns the whole result."""
 
@@ -210,14 +217,14 @@ class StreamSession:
         self.sink.window(view)
 
     def _stream_with_retries(self) -> tuple[int, SummaryView | None]:
-        """Attempts until one completes; UNAVAILABLE is retried with backoff, anything else is fatal."""
+        """Attempts until one completes; transport failures are retried with backoff, anything else is fatal."""
         while True:
             stub = self.connector.stub()
             try:
                 return self._attempt(stub)
             except (grpc.RpcError, StreamEndedEarly) as exc:
                 reason = str(exc) if isinstance(exc, StreamEndedEarly) else describe_rpc_error(exc)
-                if isinstance(exc, grpc.RpcError) and exc.code() != grpc.StatusCode.UNAVAILABLE:
+                if isinstance(exc, grpc.RpcError) and not is_transport_failure(exc):
                     raise ClientError(f"server error: {reason}") from None
                 delay = self.backoff.next_delay()
                 if delay is None:

@@ -34,6 +34,8 @@ class SpeechSenseServer:
     async def start(self) -> None:
         """Listen at once (health NOT_SERVING), warm the model and features up, then report SERVING."""
         self.service.engine.start()
+        for name in ("", SERVICE_NAME):  # grpcio's health servicer starts "" as SERVING: not yet
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.grpc.start()
         await self.service.engine.run_cpu(_warm_up, self.service.engine)
         self.service.ready = True
@@ -94,7 +96,10 @@ async def serve(options: ServerOptions) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     server, port = create_server(options)
     if options.metrics_port:
-        server.metrics.serve(options.metrics_port)
+        # The metrics endpoint follows --host, except that the any-address "[::]" becomes IPv4's 0.0.0.0,
+        # which works also where IPv6 is off (many containers).
+        host = options.host.strip("[]")
+        server.metrics.serve(options.metrics_port, "0.0.0.0" if host in ("", "::") else host)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -20,6 +20,6 @@ class ServerMetrics:
         self.errors = Counter("speechsense_errors", "Calls ended with an error status", ["code"], registry=r)
         self.audio_seconds = Counter("speechsense_audio_seconds", "Seconds of audio received", registry=r)
 
-    def serve(self, port: int, host: str = "") -> None:
+    def serve(self, port: int, host: str) -> None:
         """Expose /metrics over HTTP on port (a daemon thread)."""
-        start_http_server(port, addr=host or "0.0.0.0", registry=self.registry)
+        start_http_server(port, addr=host, registry=self.registry)
