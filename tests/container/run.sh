@@ -67,13 +67,10 @@ fail() {
 # A private containers.conf, so the machine's podman configuration is left alone. Seen here: this sandbox refuses
 # to raise rlimits (so no default ulimits) and crun fails on its cgroup layout (so runc).
 export CONTAINERS_CONF=$WORK/containers.conf
-cat > "$CONTAINERS_CONF" <<'EOF'
-[containers]
-default_ulimits = []
-
-[engine]
-runtime = "runc"
-EOF
+printf '[containers]\ndefault_ulimits = []\n' > "$CONTAINERS_CONF"
+if command -v runc >/dev/null 2>&1; then
+    printf '\n[engine]\nruntime = "runc"\n' >> "$CONTAINERS_CONF"
+fi
 
 compose() {
     podman-compose -p "$PROJECT" -f docker-compose.yml -f "$WORK/compose.override.yml" "$@"
@@ -148,7 +145,11 @@ if [[ -f "$CA_BUNDLE" ]]; then
     printf '[global]\ncert = /etc/speechsense-build-ca.crt\n' > "$WORK/pip.conf"
     build_args+=(--volume "$CA_BUNDLE:/etc/speechsense-build-ca.crt:ro" --volume "$WORK/pip.conf:/etc/pip.conf:ro")
 fi
+previous=$(podman image inspect "$SERVER_IMAGE" --format '{{.Id}}' 2>/dev/null || true)
 timeout 900 podman build "${build_args[@]}" . >"$WORK/build.log" 2>&1 || { tail -n 40 "$WORK/build.log"; fail "build"; }
+# A rebuild leaves the previous image untagged (about 1 GB): remove it so repeated runs do not fill the disk.
+current=$(podman image inspect "$SERVER_IMAGE" --format '{{.Id}}')
+if [[ -n "$previous" && "$previous" != "$current" ]]; then podman rmi "$previous" >/dev/null 2>&1 || true; fi
 podman image inspect "$SERVER_IMAGE" --format 'image {{.Id}}: {{.Size}} bytes, user {{.Config.User}}'
 podman image inspect "$SERVER_IMAGE" --format '{{.Config.User}}' | grep -qv '^\(root\|0\)\?$' || fail "image runs as root"
 
@@ -255,23 +256,35 @@ for s in "${spread[@]}"; do [[ ${s##*=} -ge 1 ]] || fail "streams not spread ove
 
 # ---------------------------------------------------------------------------------------------------------------
 step "kill a replica mid-run"
-# Three clients in real time (one per replica with least_conn); one replica is SIGKILLed while they stream.
+# Three clients in real time on a 14 s clip (the examples back to back), one per replica with least_conn; one
+# replica is SIGKILLed once they have their first windows. The client on it reconnects and re-sends from its first
+# window without a result; whether that works behind nginx depends on the client (see DEPLOY.md), so this step
+# reports the in-flight outcome and the next step is the one that must pass.
+"$PYTHON" -c "import sys, numpy as np, soundfile as sf
+sf.write(sys.argv[1], np.concatenate([sf.read(f, dtype='float32')[0] for f in sys.argv[2:]]), 16000)" \
+    "$WORK/long.flac" "${CLIPS[@]}"
 for i in 0 1 2; do
-    "${CLIENT[@]}" --server "$BALANCER" --file "${CLIPS[$i]}" --json --tag "inflight-$i" \
+    "${CLIENT[@]}" --server "$BALANCER" --file "$WORK/long.flac" --json --tag "inflight-$i" \
         >"$WORK/inflight-$i.jsonl" 2>"$WORK/inflight-$i.err" &
 done
-sleep 1.5
+sleep 5
 VICTIM=${SERVERS[1]}
 podman kill --signal KILL "$VICTIM" >/dev/null
-echo "killed $VICTIM"
+echo "killed $VICTIM after 5 s of streaming"
 inflight_ok=0 inflight_failed=0
 for job in $(jobs -p); do
     if wait "$job"; then inflight_ok=$((inflight_ok + 1)); else inflight_failed=$((inflight_failed + 1)); fi
 done
 echo "in-flight streams: $inflight_ok completed, $inflight_failed failed"
 for i in 0 1 2; do
-    if [[ -s "$WORK/inflight-$i.err" ]]; then echo "  inflight-$i stderr: $(tr '\n' ' ' <"$WORK/inflight-$i.err" | cut -c1-300)"; fi
+    if [[ -s "$WORK/inflight-$i.jsonl" ]] && check_json "$WORK/inflight-$i.jsonl" >/dev/null 2>&1; then
+        echo "  inflight-$i: $(check_json "$WORK/inflight-$i.jsonl")"
+    fi
+    if [[ -s "$WORK/inflight-$i.err" ]]; then
+        echo "  inflight-$i stderr: $(tr '\n' ' ' <"$WORK/inflight-$i.err" | cut -c1-300)"
+    fi
 done
+[[ $inflight_ok -ge 2 ]] || fail "streams on the replicas left alive did not complete"
 
 step "new streams after the kill"
 for i in 0 1 2 3 4 5; do
