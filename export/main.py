@@ -1,0 +1,170 @@
+"""`speechsense-export`: a trained run folder to a self-describing ONNX model, parity-checked, with its card."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from speechsense.export.card import render
+from speechsense.export.onnx_export import (
+    ParityError,
+    attach_metadata,
+    check_parity,
+    evaluate_quantized,
+    keras_to_onnx,
+    quantize,
+    read_metadata,
+    run_onnx,
+    session,
+)
+from speechsense.features import FeatureConfig, Normalizer
+from speechsense.labels import LABELS
+from speechsense.modelmeta import ModelMetadata
+
+REPO = Path(__file__).resolve().parent.parent
+TRAINING_DATA = ("RAVDESS speech, actors 1-20 (1,200 clips, CC BY-NC-SA 4.0) + TESS (2,800 clips, "
+                 "CC BY-NC-ND 4.0); acted English speech; non-commercial use only")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line flags, each explained in --help."""
+    p = argparse.ArgumentParser(prog="speechsense-export", description=(
+        "Convert a finished speechsense-train run to ONNX (opset 18, input 'features', output "
+        "'probabilities'), embed its metadata and measured metrics, and check Keras/ONNX Runtime parity "
+        "on the run's real test windows (fails above 1e-4 or on any argmax difference)."))
+    p.add_argument("--run", type=Path, default=REPO / "runs" / "improved" / "random",
+                   help="random-protocol run folder holding model.keras, metrics.json, normalizer.json, "
+                        "feature_config.json, preset.json (default runs/improved/random)")
+    p.add_argument("--speaker-runs", type=Path, default=None,
+                   help="speaker-protocol folder with fold<k>/metrics.json of the same recipe "
+                        "(default runs/<preset>/speaker); every measured fold is summarised")
+    p.add_argument("--out", type=Path, default=REPO / "models" / "speechsense-hybrid.onnx",
+                   help="ONNX file to write (default models/speechsense-hybrid.onnx)")
+    p.add_argument("--model-name", default="speechsense-hybrid", help="name stored in the metadata")
+    p.add_argument("--model-version", default="1.0.0", help="version stored in the metadata")
+    p.add_argument("--hop", type=float, default=1.0, help="default hop between windows in seconds (metadata)")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="corpora for the parity windows (default $SPEECHSENSE_DATA or ../shared/datasets)")
+    p.add_argument("--cache", type=Path, default=REPO / "cache", help="manifest/feature cache (default cache/)")
+    p.add_argument("--card", type=Path, default=REPO / "models" / "speechsense-hybrid.md",
+                   help="model card to write from the measured figures (default models/speechsense-hybrid.md)")
+    p.add_argument("--quantize", action="store_true",
+                   help="also measure int8 dynamic quantisation of MatMul/LSTM; the int8 model is kept as "
+                        "<run>/model.int8.onnx only if faster and at most 0.5 points less accurate on the test "
+                        "split (the file at --out stays the parity-checked fp32 model)")
+    return p.parse_args(argv)
+
+
+def speaker_metrics(folder: Path) -> dict:
+    """Summary of the measured speaker folds; SystemExit when none is measured (never invented)."""
+    from speechsense.training.report import summarise_folds
+    from speechsense.training.splits import SPEAKER_FOLDS
+
+    done = [json.loads(f.read_text()) for f in sorted(folder.glob("fold*/metrics.json"))]
+    if not done:
+        raise SystemExit(f"no measured speaker fold under {folder}: train them first "
+                         "(speechsense-train --protocol speaker); export never invents figures")
+    s = summarise_folds(done)
+    return {**{k: v for k, v in s.items() if k != "per_fold"}, "n_folds": SPEAKER_FOLDS,
+            "complete": len(done) == SPEAKER_FOLDS, "per_fold": s["per_fold"]}
+
+
+def random_metrics(run: Path) -> dict:
+    """Test figures of the random-protocol run."""
+    m = json.loads((run / "metrics.json").read_text())
+    t = m["test"]
+    return {k: t[k] for k in ("accuracy", "uar", "macro_f1", "cross_entropy", "n")} | {
+        "best_epoch": m["best_epoch"], "epochs_run": m["epochs_run"], "study_accuracy": 0.8628}
+
+
+def test_windows(run: Path, config: FeatureConfig, normalizer: Normalizer, data_root: Path | None,
+                 cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The run's standardised test windows, labels and corpus names (the seeded split is the same one)."""
+    from speechsense.labels import label_index
+    from speechsense.training.augment import Variant
+    from speechsense.training.corpora import default_data_root, load_manifest
+    from speechsense.training.featstore import FeatureStore
+    from speechsense.training.splits import make_split
+
+    meta = json.loads((run / "metrics.json").read_text())
+    preset = json.loads((run / "preset.json").read_text())
+    clips = load_manifest(data_root or default_data_root(), cache / "manifest.json").clips
+    split = make_split(clips, meta["protocol"], meta["fold"], preset["seed"])
+    paths = [clips[i].path for i in split.test]
+    y = np.array([label_index(clips[i].label) for i in split.test])
+    corpora = np.array([clips[i].corpus for i in split.test])
+    return normalizer.apply(FeatureStore(cache / "features", config).get(paths, Variant())), y, corpora
+
+
+def export(model, metadata: ModelMetadata, out: Path, windows: np.ndarray) -> dict:
+    """Convert, attach metadata, save, reload through ONNX Runtime and check parity; ParityError on failure."""
+    import onnx
+
+    from speechsense.training.train import predict
+
+    cfg = metadata.feature_config
+    proto = attach_metadata(keras_to_onnx(model, cfg.frames, cfg.n_features), metadata)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(out))
+    read_metadata(out)  # the server's own check
+    parity = check_parity(predict(model, windows), run_onnx(session(out), windows))
+    print(parity.describe(), flush=True)
+    if not parity.ok:
+        raise ParityError(f"{out}: {parity.describe()} (tolerance 1e-4, no argmax difference)")
+    return {"n_windows": parity.n_windows, "max_abs_diff": parity.max_abs_diff,
+            "mean_abs_diff": parity.mean_abs_diff, "argmax_mismatches": parity.argmax_mismatches}
+
+
+def reproduce(preset: str) -> list[str]:
+    """The commands that rebuild this model, its figures and this export (each resumes if interrupted)."""
+    return [f"speechsense-train --preset {preset} --protocol random",
+            f"speechsense-train --preset {preset} --protocol speaker --fold all --epochs 16",
+            "speechsense-export --quantize"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of speechsense-export."""
+    args = parse_args(argv)
+    from speechsense.training.train import limit_threads
+
+    limit_threads(2)
+    from speechsense.training.models import load_model
+
+    preset = json.loads((args.run / "preset.json").read_text())
+    config = FeatureConfig.from_json((args.run / "feature_config.json").read_text())
+    normalizer = Normalizer.from_json((args.run / "normalizer.json").read_text(), config.n_features)
+    speaker_dir = args.speaker_runs or args.run.parent / "speaker"
+    metrics = {"random": random_metrics(args.run), "speaker": speaker_metrics(speaker_dir)}
+    metadata = ModelMetadata(LABELS, config, normalizer,
+                             args.model_name, args.model_version, preset["name"], TRAINING_DATA,
+                             "random (stratified 80/10/10, seed 42); speaker figures: 5-fold by RAVDESS actor",
+                             metrics, args.hop)
+    model = load_model(args.run / "model.keras")
+    x, y, corpora = test_windows(args.run, config, normalizer, args.data_root, args.cache)
+    report = {"parity": export(model, metadata, args.out, x), "metrics": metrics,
+              "parameters": int(model.count_params())}
+    hit = run_onnx(session(args.out), x).argmax(1) == y
+    report["onnx_test_accuracy"] = float(hit.mean())
+    report["onnx_test_accuracy_by_corpus"] = {c: float(hit[corpora == c].mean()) for c in sorted(set(corpora))}
+    if args.quantize:
+        int8 = args.out.with_suffix(".int8.onnx")
+        quantize(args.out, int8)
+        report["quantization"] = q = evaluate_quantized(args.out, int8, x, y)
+        print(f"int8: {q}", flush=True)
+        if q["keep"]:  # qualifies; kept beside the run, the bundled model stays the parity-checked fp32
+            int8.replace(args.run / "model.int8.onnx")
+        else:
+            int8.unlink()
+    (args.run / "export.json").write_text(json.dumps(report, indent=1))
+    args.card.write_text(render(args.run, report, metadata, args.run.parent.parent, reproduce(preset["name"])))
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB); ONNX test accuracy "
+          f"{report['onnx_test_accuracy']:.4f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""CLI help, metrics, fold summaries, and that export refuses to invent unmeasured speaker figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from speechsense.export.main import parse_args as export_args
+from speechsense.export.main import speaker_metrics
+from speechsense.training.main import parse_args as train_args
+from speechsense.training.report import evaluate, summarise_folds
+
+
+@pytest.mark.parametrize("parse", [train_args, export_args])
+def test_help_explains_every_flag(parse, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    flags = {"--preset", "--protocol", "--fold", "--epochs", "--out", "--data-root"} if parse is train_args \
+        else {"--run", "--out", "--quantize", "--card"}
+    assert all(flag in out for flag in flags)
+
+
+def test_evaluate_gives_fractions_and_confusion() -> None:
+    y = np.array([0, 0, 1, 1, 2, 2])
+    probs = np.eye(8)[[0, 1, 1, 1, 2, 0]] * 0.9 + 0.1 / 8
+    m = evaluate(probs, y)
+    assert m["accuracy"] == pytest.approx(4 / 6) and m["uar"] == pytest.approx((0.5 + 1 + 0.5) / 3)
+    assert all(0 <= m[k] <= 1 for k in ("accuracy", "uar", "macro_f1"))
+    assert np.array(m["confusion"]).sum() == 6 and m["cross_entropy"] > 0
+
+
+def _fold(k: int, uar: float) -> dict:
+    test = {"accuracy": uar, "uar": uar, "macro_f1": uar, "cross_entropy": 1.0}
+    return {"fold": k, "split": {"test_speakers": [f"ravdess_{k:02d}"]}, "test": test}
+
+
+def test_fold_summary_and_no_invented_speaker_figures(tmp_path: Path) -> None:
+    s = summarise_folds([_fold(0, 0.5), _fold(1, 0.7)])
+    assert s["uar_mean"] == pytest.approx(0.6) and s["uar_std"] == pytest.approx(0.1)
+    with pytest.raises(SystemExit, match="never invents"):
+        speaker_metrics(tmp_path)
+    (tmp_path / "fold3").mkdir()
+    (tmp_path / "fold3" / "metrics.json").write_text(json.dumps(_fold(3, 0.6)))
+    measured = speaker_metrics(tmp_path)
+    assert measured["complete"] is False and measured["folds_measured"] == [3]

@@ -1,0 +1,81 @@
+"""`speechsense-train`: train a preset on a protocol split, resumably, and write its report folder."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from speechsense.training.corpora import default_data_root
+from speechsense.training.presets import PRESETS
+from speechsense.training.splits import PROTOCOLS, SPEAKER_FOLDS
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line flags, each explained in --help."""
+    presets = "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())
+    parser = argparse.ArgumentParser(
+        prog="speechsense-train",
+        description="Train a SpeechSense emotion model on RAVDESS + TESS. Rerunning the same command resumes "
+                    "an interrupted run from its last epoch checkpoint; a finished run is kept as is.",
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="improved",
+                        help=f"training recipe (default improved). {presets}")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="random",
+                        help="evaluation split: 'random' = the study's stratified 80/10/10 over all clips "
+                             "(speakers shared); 'speaker' = 5-fold by RAVDESS actor (2 male + 2 female per "
+                             "test fold), TESS in training only (default random)")
+    parser.add_argument("--fold", default="all",
+                        help=f"speaker protocol only: fold 0..{SPEAKER_FOLDS - 1}, a comma list, or 'all' "
+                             "(default; folds run in turn, finished folds are skipped, then summary.json)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="maximum epochs (default: the preset's); also sets the length of a cosine schedule")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="run folder (default runs/<preset>/<protocol> in the repository); speaker folds "
+                             "go to <out>/fold<k>")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="folder holding ravdess/ and tess/ (default: $SPEECHSENSE_DATA, else "
+                             "../shared/datasets relative to the repository)")
+    parser.add_argument("--cache", type=Path, default=REPO / "cache",
+                        help="manifest and feature cache folder (default cache/ in the repository)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for TensorFlow (default 2)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="processes for feature extraction (default 2)")
+    return parser.parse_args(argv)
+
+
+def _folds(text: str) -> list[int]:
+    if text == "all":
+        return list(range(SPEAKER_FOLDS))
+    folds = [int(f) for f in text.split(",")]
+    bad = [f for f in folds if not 0 <= f < SPEAKER_FOLDS]
+    if bad:
+        raise SystemExit(f"--fold: folds must be in 0..{SPEAKER_FOLDS - 1}, got {bad}")
+    return folds
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of speechsense-train."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from speechsense.training import train
+
+    train.limit_threads(args.threads)
+    preset = PRESETS[args.preset]
+    data_root = args.data_root or default_data_root()
+    if not data_root.is_dir():
+        print(f"data root {data_root} not found (set --data-root or SPEECHSENSE_DATA)", file=sys.stderr)
+        return 2
+    out = args.out or REPO / "runs" / preset.name / args.protocol
+    if args.protocol == "random":
+        train.run(preset, "random", 0, args.epochs, out, data_root, args.cache, args.workers)
+    else:
+        train.run_speaker(preset, _folds(args.fold), args.epochs, out, data_root, args.cache, args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
