@@ -89,7 +89,7 @@ def _warm_up(engine: Engine) -> None:
     noise = (0.1 * rng.standard_normal(cfg.window_samples)).astype(np.float32)
     engine.detector.is_speech(noise)
     engine._prepare_features(noise)
-    engine.model.warm_up()
+    engine.model.warm_up(engine.options.max_batch)
 
 
 async def serve(options: ServerOptions) -> None:

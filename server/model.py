@@ -66,8 +66,9 @@ class EmotionModel:
         out = self.session.run([self.output_name], {self.input_name: features.astype(np.float32, copy=False)})
         return np.asarray(out[0], dtype=np.float32)
 
-    def warm_up(self) -> None:
-        """Run every batch path once so the first real request does not pay for lazy initialisation."""
+    def warm_up(self, max_batch: int = 32) -> None:
+        """Run small and the largest batches once: the first real request pays no lazy initialisation, and
+        ONNX Runtime's memory arena reaches its working size before serving instead of during it."""
         cfg = self.meta.feature_config
-        for n in (1, 4):
+        for n in sorted({1, 4, max_batch}):
             self.predict(np.zeros((n, cfg.frames, cfg.n_features), dtype=np.float32))

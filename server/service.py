@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import time
@@ -29,6 +30,27 @@ from speechsense.v1 import emotion_pb2_grpc as pb_grpc
 log = logging.getLogger("speechsense.server")
 MAX_TAG = 128
 _END = object()
+
+
+def _malloc_trim():
+    """glibc's malloc_trim, or None where the C library has none (musl, macOS)."""
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Hand memory freed by finished streams back to the OS, so RSS falls back when load does.
+
+    glibc keeps freed blocks of its per-thread arenas; without this, RSS stays at the high-water
+    mark of the busiest moment.
+    """
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 class RequestError(Exception):
@@ -118,6 +140,8 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
             finally:
                 self._open -= 1
                 self.metrics.open_streams.dec()
+                if self._open == 0:
+                    release_free_memory()
 
     async def _open_stream(self, request_iterator) -> tuple[AudioSession, str]:
         """Read and validate the config message that must open every stream."""
