@@ -25,7 +25,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stream_load import RATE, speech_audio  # noqa: E402
 
-from speechsense.features import FeatureConfig, window_features  # noqa: E402
+from speechsense.features import window_features  # noqa: E402
+from speechsense.server.config import EngineOptions  # noqa: E402
+from speechsense.server.model import EmotionModel  # noqa: E402
 from speechsense.v1 import emotion_pb2 as pb  # noqa: E402
 from speechsense.v1 import emotion_pb2_grpc  # noqa: E402
 
@@ -61,43 +63,45 @@ def matmul_gflops(threads_note: str) -> float:
     return 2 * 2048**3 / best / 1e9
 
 
-def study_way(audio: np.ndarray, keras_path: Path | None, windows: int) -> tuple[float, object]:
+def study_way(audio: np.ndarray, onnx_path: Path, keras_path: Path | None, windows: int) -> tuple[float, object]:
     """Windows per second of librosa features + Keras predict per window, one process."""
     import keras
 
     from speechsense.training.models import AdditiveAttention, build_hybrid
 
-    cfg = FeatureConfig()
+    meta = EmotionModel(onnx_path, EngineOptions()).meta  # the same features as the served model
+    cfg = meta.feature_config
     model = (keras.models.load_model(keras_path, custom_objects={"AdditiveAttention": AdditiveAttention})
              if keras_path else build_hybrid(cfg.frames, cfg.n_features))
     model.predict(np.zeros((1, cfg.frames, cfg.n_features), np.float32), verbose=0)
     t = time.perf_counter()
     for i in range(windows):
-        x = window_features(audio[i * RATE:i * RATE + cfg.window_samples], cfg)
+        x = meta.normalizer.apply(window_features(audio[i * RATE:i * RATE + cfg.window_samples], cfg))
         model.predict(x[None], verbose=0)
     return windows / (time.perf_counter() - t), model
 
 
-async def ours(address: str, audio: np.ndarray, clips: int, concurrency: int) -> tuple[float, int]:
-    """Windows per second of AnalyzeClip on long clips from `concurrency` callers."""
+async def ours(address: str, audio: np.ndarray, clips: int, concurrency: int) -> tuple[float, int, int]:
+    """Windows per second of AnalyzeClip on long clips from `concurrency` callers (and how many held speech)."""
     raw = pb.RawAudio(format=pb.AudioFormat(encoding=pb.AUDIO_ENCODING_LINEAR16, sample_rate_hz=RATE),
                       data=(np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
     async with grpc.aio.insecure_channel(address, options=[("grpc.max_send_message_length", 64 << 20)]) as ch:
         stub = emotion_pb2_grpc.EmotionServiceStub(ch)
         await stub.AnalyzeClip(pb.AnalyzeClipRequest(raw=raw))  # warm
         queue = list(range(clips))
-        done = 0
+        done = speech = 0
 
         async def worker():
-            nonlocal done
+            nonlocal done, speech
             while queue:
                 queue.pop()
                 reply = await stub.AnalyzeClip(pb.AnalyzeClipRequest(raw=raw))
                 done += len(reply.windows)
+                speech += sum(w.is_speech for w in reply.windows)
 
         t = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return done / (time.perf_counter() - t), done
+        return done / (time.perf_counter() - t), done, speech
 
 
 def start_server(model: Path, port: int, extra: list[str]) -> subprocess.Popen:
@@ -125,15 +129,16 @@ def main() -> None:
     audio = speech_audio(args.clip_seconds, args.data)
     proc = start_server(args.model, args.port, args.server_args.split())
     try:
-        ours_wps, n = asyncio.run(ours(f"127.0.0.1:{args.port}", audio, args.clips, args.concurrency))
+        ours_wps, n, speech = asyncio.run(ours(f"127.0.0.1:{args.port}", audio, args.clips, args.concurrency))
     finally:
         proc.terminate()
         proc.wait(30)
-    study_wps, model = study_way(audio, args.keras, args.baseline_windows)
+    study_wps, model = study_way(audio, args.model, args.keras, args.baseline_windows)
     flops, peak = keras_flops(model), matmul_gflops("")
     result = {
         "cpu_cores": os.cpu_count(), "study_way_windows_per_s": round(study_wps, 1),
-        "server_windows_per_s": round(ours_wps, 1), "server_windows": n, "speedup": round(ours_wps / study_wps, 1),
+        "server_windows_per_s": round(ours_wps, 1), "server_windows": n,
+        "server_speech_windows": speech, "speedup": round(ours_wps / study_wps, 1),
         "model_mflops_per_window": round(flops / 1e6, 1), "matmul_gflops": round(peak, 1),
         "compute_bound_windows_per_s": round(peak * 1e9 / flops, 1),
         "fraction_of_compute_bound": round(ours_wps * flops / (peak * 1e9), 3),
