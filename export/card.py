@@ -114,6 +114,10 @@ def _results(report: dict, runs_root: Path) -> list[str]:
         "mostly measures speaker and sentence memorisation (TESS has two speakers, both in train and test); "
         "the speaker figure is what to expect on a new voice.**",
         "",
+        "Targets (issue 3): random-split accuracy >= 95% "
+        f"({'met' if rnd['accuracy'] >= 0.95 else 'not met'}: {_pct(rnd['accuracy'])}); speaker mean UAR >= 0.70 "
+        f"({'met' if spk['uar_mean'] >= 0.70 else 'not met'}: {spk['uar_mean']:.3f}).",
+        "",
         "### Presets compared",
         "",
         "| preset | random: accuracy | random: UAR | epochs | speaker: UAR | speaker: accuracy | folds |",

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import sys
-import threading
 from pathlib import Path
 
 import grpc
@@ -14,42 +12,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # for tests/synth.py
 
+from harness import ServerHandle  # noqa: E402
 from synth import RATE, speech_like, tiny_model  # noqa: E402
 
-from speechsense.server.app import create_server  # noqa: E402
 from speechsense.server.config import ServerOptions  # noqa: E402
 from speechsense.v1 import emotion_pb2_grpc  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DATASETS = REPO.parent / "shared" / "datasets"
-
-
-class ServerHandle:
-    """A real SpeechSense server on its own event loop thread, as a client outside the process sees it."""
-
-    def __init__(self, options: ServerOptions) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="test-server", daemon=True)
-        self._thread.start()
-        self.server, self.port = self._call(self._start(options), timeout=60)
-        self.address = f"127.0.0.1:{self.port}"
-
-    @staticmethod
-    async def _start(options: ServerOptions):
-        server, port = create_server(options)
-        await server.start()
-        return server, port
-
-    def _call(self, coro, timeout: float = 30):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self, grace: float = 0) -> None:
-        if not self.loop.is_running():
-            return
-        self._call(self.server.stop(grace), timeout=grace + 30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
 
 
 @pytest.fixture(scope="session")

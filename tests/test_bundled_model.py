@@ -21,7 +21,7 @@ EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.
 @pytest.fixture(scope="module")
 def bundled_stub(tmp_path_factory):
     import grpc
-    from conftest import ServerHandle
+    from harness import ServerHandle
 
     from speechsense.v1 import emotion_pb2_grpc
 
