@@ -7,7 +7,6 @@ import logging
 import signal
 
 import grpc
-import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -37,7 +36,7 @@ class SpeechSenseServer:
         for name in ("", SERVICE_NAME):  # grpcio's health servicer starts "" as SERVING: not yet
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.grpc.start()
-        await self.service.engine.run_cpu(_warm_up, self.service.engine)
+        await self.service.engine.run_cpu(self.service.engine.warm_up)
         self.service.ready = True
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -80,16 +79,6 @@ def create_server(options: ServerOptions) -> tuple[SpeechSenseServer, int]:
     if port == 0:
         raise OSError(f"cannot bind {options.host}:{options.port}")
     return SpeechSenseServer(options, server, service, health_servicer, metrics), port
-
-
-def _warm_up(engine: Engine) -> None:
-    """First librosa and ONNX Runtime calls are slow (numba compiles, arenas grow): pay that before serving."""
-    cfg = engine.model.meta.feature_config
-    rng = np.random.default_rng(0)
-    noise = (0.1 * rng.standard_normal(cfg.window_samples)).astype(np.float32)
-    engine.detector.is_speech(noise)
-    engine._prepare_features(noise)
-    engine.model.warm_up(engine.options.max_batch)
 
 
 async def serve(options: ServerOptions) -> None:

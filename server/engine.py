@@ -58,6 +58,14 @@ class Engine:
         self._features.shutdown(wait=True, cancel_futures=True)
         self._inference.shutdown(wait=True, cancel_futures=True)
 
+    def warm_up(self) -> None:
+        """Pay the first calls' costs (numba compiling librosa, ONNX Runtime's arena) before serving."""
+        noise = (0.1 * np.random.default_rng(0).standard_normal(self.model.meta.feature_config.window_samples))
+        noise = noise.astype(np.float32)
+        self.detector.is_speech(noise)
+        self._prepare_features(noise)
+        self.model.warm_up(self.options.max_batch)
+
     async def run_cpu(self, fn, *args):
         """Run other CPU work (decoding a clip) on the feature pool, off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self._features, fn, *args)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speechsense.audio import AudioError, PcmFormat, StreamResampler, pcm_to_mono
+from speechsense.audio import AudioError, Encoding, PcmFormat, StreamResampler, pcm_to_mono
 from speechsense.v1 import emotion_pb2 as pb
 from speechsense.windowing import StreamWindower, Window
 
@@ -122,8 +122,6 @@ def window_result(window: Window, probabilities: np.ndarray | None, labels: tupl
 
 def pcm_format(fmt: pb.AudioFormat) -> PcmFormat:
     """API AudioFormat to the core's PcmFormat; AudioError names what is unsupported."""
-    from speechsense.audio import Encoding
-
     encodings = {pb.AUDIO_ENCODING_LINEAR16: Encoding.LINEAR16, pb.AUDIO_ENCODING_FLOAT32: Encoding.FLOAT32}
     if fmt.encoding not in encodings:
         name = pb.AudioEncoding.Name(fmt.encoding) if fmt.encoding in pb.AudioEncoding.values() else fmt.encoding

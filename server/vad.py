@@ -3,7 +3,7 @@
 webrtcvad alone calls loud steady noise speech now and then, and an energy threshold alone
 calls any loud sound speech; together they leave silence and room noise out of the summary.
 
-Measured on every 6th RAVDESS clip (first 3 s, 200 clips) against each clip's own leading
+Measured by benchmarks/vad_eval.py on every 6th RAVDESS clip (first 3 s, 200 clips) against each clip's own leading
 near-silence tiled to 3 s: mode 1 with threshold 0.1 finds speech in 95.5% of the speech
 windows and in none of the silent ones (mode 2 / threshold 0.2: 81.5%). Known gap: steady
 noise louder than about -25 dBFS (white, brown, mains hum) counts as speech in every mode.
