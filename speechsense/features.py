@@ -27,6 +27,9 @@ class FeatureConfig:
     rms: bool = True
     zcr: bool = True
     deltas: bool = False  # first-order MFCC deltas
+    # Added after the first models shipped: off by default and left out of to_json() when off, so
+    # older models' metadata and the feature cache keys stay valid.
+    contrast_bands: int = 0  # spectral contrast (peak-valley in dB) in this many octave bands + 1 rows
     # The study's window preprocessing, a flag each.
     peak_normalize: bool = True
     trim_silence: bool = True
@@ -39,6 +42,10 @@ class FeatureConfig:
             raise ValueError(f"n_mfcc must be in 1..n_mels ({self.n_mels}), got {self.n_mfcc}")
         if self.hop_length <= 0 or self.n_fft < self.hop_length:
             raise ValueError("need 0 < hop_length <= n_fft")
+        # librosa's contrast bands are octaves up from 200 Hz; the top one must stay below Nyquist.
+        if self.contrast_bands < 0 or 200 * 2 ** self.contrast_bands >= self.sample_rate / 2:
+            raise ValueError(f"contrast_bands must be 0 or a count of octaves from 200 Hz below Nyquist, "
+                             f"got {self.contrast_bands}")
 
     @property
     def window_samples(self) -> int:
@@ -51,15 +58,22 @@ class FeatureConfig:
 
     @property
     def n_features(self) -> int:
-        return self.n_mfcc * (2 if self.deltas else 1) + int(self.rms) + int(self.zcr)
+        contrast = self.contrast_bands + 1 if self.contrast_bands else 0
+        return self.n_mfcc * (2 if self.deltas else 1) + int(self.rms) + int(self.zcr) + contrast
 
     @property
     def feature_set(self) -> str:
         parts = [f"mfcc{self.n_mfcc}"] + (["delta"] if self.deltas else [])
-        return "+".join(parts + (["rms"] if self.rms else []) + (["zcr"] if self.zcr else []))
+        parts += (["rms"] if self.rms else []) + (["zcr"] if self.zcr else [])
+        parts += ([f"contrast{self.contrast_bands}"] if self.contrast_bands else [])
+        return "+".join(parts)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data = asdict(self)
+        for name in _OPTIONAL_OFF:
+            if data[name] == _OPTIONAL_OFF[name]:
+                del data[name]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> FeatureConfig:
@@ -69,6 +83,9 @@ class FeatureConfig:
         if unknown:
             raise ValueError(f"feature config has unknown keys: {', '.join(sorted(unknown))}")
         return cls(**data)
+
+
+_OPTIONAL_OFF = {"contrast_bands": 0}
 
 
 def prepare_window(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
@@ -107,6 +124,10 @@ def compute_features(window: np.ndarray, config: FeatureConfig) -> np.ndarray:
     if config.zcr:
         parts.append(librosa.feature.zero_crossing_rate(y, frame_length=config.n_fft,
                                                         hop_length=config.hop_length))
+    if config.contrast_bands:
+        spectrum = np.abs(librosa.stft(y, **kw))
+        parts.append(librosa.feature.spectral_contrast(S=spectrum, sr=config.sample_rate,
+                                                       n_bands=config.contrast_bands))
     feats = np.concatenate(parts, axis=-2)  # (..., features, frames)
     return np.ascontiguousarray(np.swapaxes(feats, -1, -2), dtype=np.float32)
 

@@ -61,6 +61,22 @@ def test_feature_shape_and_config_roundtrip():
         FeatureConfig.from_json('{"n_mfcc": 13, "bogus": 1}')
 
 
+def test_contrast_features_and_backward_compatible_config():
+    cfg = FeatureConfig(n_mfcc=40, n_mels=40, deltas=True, contrast_bands=5)
+    assert cfg.n_features == 40 + 40 + 1 + 1 + 6 and cfg.feature_set == "mfcc40+delta+rms+zcr+contrast5"
+    windows = np.stack([prepare_window(speech_like(2.5, seed=s), cfg) for s in range(2)])
+    batch = compute_features(windows, cfg)
+    assert batch.shape == (2, 301, 88) and np.isfinite(batch).all()
+    np.testing.assert_allclose(batch[1], compute_features(windows[1], cfg), atol=1e-4)
+    assert batch[0, :, -6:].std() > 0  # the contrast rows carry signal
+    assert FeatureConfig.from_json(cfg.to_json()) == cfg
+    # Models exported before contrast existed have no such key, and their cache keys must not change.
+    assert "contrast_bands" not in FeatureConfig().to_json()
+    assert FeatureConfig.from_json(FeatureConfig().to_json()).contrast_bands == 0
+    with pytest.raises(ValueError, match="contrast_bands"):
+        FeatureConfig(contrast_bands=6)  # 200 Hz * 2**6 is above 8 kHz Nyquist
+
+
 def test_prepare_window_trims_pads_and_normalises():
     cfg = FeatureConfig()
     quiet = np.concatenate([np.zeros(8000, np.float32), 0.1 * speech_like(1.0), np.zeros(8000, np.float32)])

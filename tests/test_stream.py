@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import grpc
 import numpy as np
 import pytest
-from synth import silence, speech_like
+from synth import silence, speech_like, tiny_model
 
+from speechsense.features import FeatureConfig
 from speechsense.labels import LABELS
 from speechsense.v1 import emotion_pb2 as pb
+from speechsense.v1 import emotion_pb2_grpc
 from speechsense.windowing import expected_windows
 
 
@@ -108,3 +111,17 @@ def test_model_info(stub):
     assert info.sample_rate_hz == 16000 and info.window_seconds == pytest.approx(3.0)
     assert info.feature_set == "mfcc13+rms+zcr"
     assert info.metrics.random_accuracy == pytest.approx(0.125)
+
+
+def test_server_computes_the_features_its_model_declares(server_factory, tmp_path):
+    config = FeatureConfig(n_mfcc=40, n_mels=40, deltas=True, contrast_bands=5)
+    server = server_factory(model_path=tiny_model(tmp_path / "contrast.onnx", config))
+    with grpc.insecure_channel(server.address) as channel:
+        stub = emotion_pb2_grpc.EmotionServiceStub(channel)
+        assert stub.GetModelInfo(pb.GetModelInfoRequest()).feature_set == "mfcc40+delta+rms+zcr+contrast5"
+        clip = stub.AnalyzeClip(pb.AnalyzeClipRequest(raw=pb.RawAudio(
+            format=pb.AudioFormat(encoding=pb.AUDIO_ENCODING_FLOAT32, sample_rate_hz=16000),
+            data=speech_like(4.0).astype("<f4").tobytes())))
+    assert len(clip.windows) == 2
+    for w in clip.windows:
+        assert sum(s.score for s in w.scores) == pytest.approx(1.0, abs=1e-4)
