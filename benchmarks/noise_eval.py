@@ -3,7 +3,8 @@
 Takes the test clips of the `random` protocol (never trained on), adds white noise at several
 SNRs, and scores each clip through the serving path (prepare + features + standardise +
 ONNX Runtime) with and without the server's noise reduction (noisereduce, stationary).
-    python benchmarks/noise_eval.py --model models/speechsense-hybrid.onnx
+    python benchmarks/noise_eval.py --model models/speechsense-hybrid.onnx --json runs/<preset>/random/noise.json
+With --json the rows are also saved there; speechsense-export puts them in the model card.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "datasets")
     p.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0, 5.0])
     p.add_argument("--limit", type=int, default=400, help="test clips to use")
+    p.add_argument("--json", type=Path, default=None, help="also write the rows here (read by the model card)")
     args = p.parse_args()
     model = EmotionModel(args.model, EngineOptions())
     meta = model.meta
@@ -47,6 +49,7 @@ def main() -> None:
     test = [clips[i] for i in make_split(clips, "random").test][: args.limit]
     y = np.array([label_index(c.label) for c in test])
     audio = [load_file(c.path, meta.feature_config.sample_rate) for c in test]
+    rows = []
     for snr in [None, *args.snr]:
         for nr in (False, True):
             rng = np.random.default_rng(0)
@@ -58,9 +61,11 @@ def main() -> None:
                 feats.append(meta.normalizer.apply(window_features(x, meta.feature_config)))
             probs = np.concatenate([model.predict(np.stack(feats[i:i + 64])) for i in range(0, len(feats), 64)])
             m = evaluate(probs, y)
-            print(json.dumps({"snr_db": snr if snr is not None else "clean", "noise_reduction": nr,
-                              "clips": len(test), "accuracy": round(m["accuracy"], 4), "uar": round(m["uar"], 4)}),
-                  flush=True)
+            rows.append({"snr_db": snr if snr is not None else "clean", "noise_reduction": nr,
+                         "clips": len(test), "accuracy": round(m["accuracy"], 4), "uar": round(m["uar"], 4)})
+            print(json.dumps(rows[-1]), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"model": str(args.model), "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,12 @@ def _load(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _epochs(m: dict) -> str:
+    """Epochs run of the cap, and the epoch whose weights were kept."""
+    cap = f" of {m['max_epochs']}" if m.get("max_epochs") else ""
+    return f"{m['epochs_run']}{cap} ({m['kept']} {m['best_epoch'] if m['kept'] == 'best' else m['epochs_run']})"
+
+
 def _preset_rows(runs: Path) -> list[str]:
     """One table row per preset with a finished random run and/or measured speaker folds."""
     from speechsense.training.report import summarise_folds
@@ -27,11 +33,11 @@ def _preset_rows(runs: Path) -> list[str]:
         folds = [json.loads(f.read_text()) for f in sorted(folder.glob("speaker/fold*/metrics.json"))]
         if not rnd and not folds:
             continue
-        r = (f"{_pct(rnd['test']['accuracy'])} | {rnd['test']['uar']:.3f} | {rnd['epochs_run']} "
-             f"(best {rnd['best_epoch']})" if rnd else "not run | - | -")
+        r = (f"{_pct(rnd['test']['accuracy'])} | {rnd['test']['uar']:.3f} | {_epochs(rnd)}"
+             if rnd else "not run | - | -")
         s = summarise_folds(folds) if folds else None
-        sp = (f"{s['uar_mean']:.3f} +- {s['uar_std']:.3f} | {_pct(s['accuracy_mean'])} | {len(folds)}/5"
-              if s else "not run | - | 0/5")
+        sp = (f"{s['uar_mean']:.3f} +- {s['uar_std']:.3f} | {_pct(s['accuracy_mean'])} | {len(folds)}/5 | "
+              f"{_epochs(folds[0])}" if s else "not run | - | 0/5 | -")
         rows.append(f"| `{folder.name}` | {r} | {sp} |")
     return rows
 
@@ -120,8 +126,9 @@ def _results(report: dict, runs_root: Path) -> list[str]:
         "",
         "### Presets compared",
         "",
-        "| preset | random: accuracy | random: UAR | epochs | speaker: UAR | speaker: accuracy | folds |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| preset | random: accuracy | random: UAR | epochs (kept) | speaker: UAR | speaker: accuracy | folds "
+        "| epochs per fold |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
         *_preset_rows(runs_root),
         "",
     ]
@@ -147,6 +154,28 @@ def _export_section(report: dict) -> list[str]:
     return lines
 
 
+def _noise_section(run: Path) -> list[str]:
+    """Accuracy under added white noise, with and without noise reduction, if noise_eval measured it."""
+    noise = _load(run / "noise.json")
+    if not noise:
+        return []
+    acc = {(r["snr_db"], r["noise_reduction"]): r["accuracy"] for r in noise["rows"]}
+    levels = list(dict.fromkeys(r["snr_db"] for r in noise["rows"]))
+    n = noise["rows"][0]["clips"]
+    lines = ["", "## Noise and noise reduction", "",
+             f"Measured with `python benchmarks/noise_eval.py` on the {n} `random` test clips, white noise added "
+             "at the SNR shown, scored through the server's own path:", "",
+             "| SNR | accuracy | with `--noise-reduction` |", "| --- | --- | --- |"]
+    for level in levels:
+        name = level if level == "clean" else f"{level:g} dB"
+        lines.append(f"| {name} | {_pct(acc[(level, False)])} | {_pct(acc[(level, True)])} |")
+    hurts = all(acc[(lv, True)] < acc[(lv, False)] for lv in levels)
+    lines += ["", "Noise reduction (noisereduce, stationary spectral gating, as in the study's live loop) "
+              + ("hurts at every level, since the model never saw denoised audio; the server leaves it off by "
+                 "default." if hurts else "does not help at every level; the server leaves it off by default.")]
+    return lines
+
+
 LIMITS = [
     "- Acted, read English speech only (two fixed RAVDESS sentences, TESS single words in a carrier "
     "phrase); spontaneous speech, other languages and accents are untested.",
@@ -162,5 +191,6 @@ def render(run: Path, report: dict, metadata, runs_root: Path, commands: list[st
     m = json.loads((run / "metrics.json").read_text())
     preset = json.loads((run / "preset.json").read_text())
     text = [*_intro(metadata, m, preset, report["parameters"]), *_results(report, runs_root), *_export_section(report),
-            "", "## Known limits", "", *LIMITS, "", "## Reproduce", "", "```", *commands, "```", ""]
+            *_noise_section(run), "", "## Known limits", "", *LIMITS,
+            "", "## Reproduce", "", "```", *commands, "```", ""]
     return "\n".join(text)

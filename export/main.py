@@ -119,11 +119,18 @@ def export(model, metadata: ModelMetadata, out: Path, windows: np.ndarray) -> di
             "mean_abs_diff": parity.mean_abs_diff, "argmax_mismatches": parity.argmax_mismatches}
 
 
-def reproduce(preset: str) -> list[str]:
+def reproduce(run: Path, speaker_dir: Path) -> list[str]:
     """The commands that rebuild this model, its figures and this export (each resumes if interrupted)."""
-    return [f"speechsense-train --preset {preset} --protocol random",
-            f"speechsense-train --preset {preset} --protocol speaker --fold all --epochs 16",
-            "speechsense-export --quantize"]
+    m = json.loads((run / "metrics.json").read_text())
+    preset = m["preset"]
+    random_epochs = f" --epochs {m['max_epochs']}" if m.get("max_epochs") else ""
+    folds = [json.loads(f.read_text()) for f in sorted(speaker_dir.glob("fold*/metrics.json"))]
+    fold_epochs = f" --epochs {folds[0]['max_epochs']}" if folds and folds[0].get("max_epochs") else ""
+    rel = f"runs/{preset}/random"
+    return [f"speechsense-train --preset {preset} --protocol random{random_epochs}",
+            f"speechsense-train --preset {preset} --protocol speaker --fold all{fold_epochs}",
+            f"speechsense-export --run {rel} --quantize",
+            f"python benchmarks/noise_eval.py --json {rel}/noise.json && speechsense-export --run {rel}"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             int8.unlink()
     (args.run / "export.json").write_text(json.dumps(report, indent=1))
-    args.card.write_text(render(args.run, report, metadata, args.run.parent.parent, reproduce(preset["name"])))
+    args.card.write_text(render(args.run, report, metadata, args.run.parent.parent, reproduce(args.run, speaker_dir)))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB); ONNX test accuracy "
           f"{report['onnx_test_accuracy']:.4f}", flush=True)
     return 0

@@ -242,7 +242,7 @@ def run(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Path,
     if preset.early_stopping and (ckpt.dir / "best.weights.h5").exists():
         model.load_weights(ckpt.dir / "best.weights.h5")
         print(f"restored best weights from epoch {ckpt.state['best_epoch']}", flush=True)
-    return finish(model, data, preset, protocol, fold, out, ckpt.state)
+    return finish(model, data, preset, protocol, fold, out, ckpt.state | {"max_epochs": epochs})
 
 
 def finish(model, data: Data, preset: Preset, protocol: str, fold: int, out: Path, state: dict) -> dict:
@@ -257,7 +257,8 @@ def finish(model, data: Data, preset: Preset, protocol: str, fold: int, out: Pat
              "n_test": len(data.split.test), "test_speakers": list(data.split.test_speakers),
              "val_speakers": list(data.split.val_speakers)}
     metrics = {"preset": preset.name, "protocol": protocol, "fold": fold, "split": split,
-               "epochs_run": state["epochs_done"], "best_epoch": state["best_epoch"],
+               "epochs_run": state["epochs_done"], "max_epochs": state["max_epochs"],
+               "best_epoch": state["best_epoch"],
                "kept": "best" if preset.early_stopping else "last", "skipped_files": data.skipped,
                "training_seconds": sum(h["seconds"] for h in state["history"]),
                "val": val, "test": test, "history": state["history"]}

@@ -48,3 +48,39 @@ def test_fold_summary_and_no_invented_speaker_figures(tmp_path: Path) -> None:
     (tmp_path / "fold3" / "metrics.json").write_text(json.dumps(_fold(3, 0.6)))
     measured = speaker_metrics(tmp_path)
     assert measured["complete"] is False and measured["folds_measured"] == [3]
+
+
+def _run_metrics(preset: str, acc: float, max_epochs: int, fold: int = 0) -> dict:
+    test = {"accuracy": acc, "uar": acc, "macro_f1": acc, "cross_entropy": 1.0}
+    return {"preset": preset, "fold": fold, "split": {"test_speakers": [f"ravdess_{fold:02d}"]}, "test": test,
+            "epochs_run": max_epochs - 2, "max_epochs": max_epochs, "best_epoch": 5, "kept": "best"}
+
+
+def test_card_compares_presets_and_reproduces_the_measured_commands(tmp_path: Path) -> None:
+    from speechsense.export.card import _noise_section, _preset_rows
+    from speechsense.export.main import reproduce
+
+    runs = tmp_path / "runs"
+    for preset, acc in (("alpha", 0.9), ("beta", 0.8)):
+        (runs / preset / "random").mkdir(parents=True)
+        (runs / preset / "random" / "metrics.json").write_text(json.dumps(_run_metrics(preset, acc, 40)))
+    for k in (0, 1):
+        (runs / "alpha" / "speaker" / f"fold{k}").mkdir(parents=True)
+        (runs / "alpha" / "speaker" / f"fold{k}" / "metrics.json").write_text(
+            json.dumps(_run_metrics("alpha", 0.5 + 0.1 * k, 16, k)))
+    rows = _preset_rows(runs)
+    assert rows[0].startswith("| `alpha` | 90.00% | 0.900 | 38 of 40 (best 5) | 0.550 +- 0.050 | 55.00% | 2/5 |")
+    assert "not run" in rows[1]
+    commands = reproduce(runs / "alpha" / "random", runs / "alpha" / "speaker")
+    assert commands[:3] == ["speechsense-train --preset alpha --protocol random --epochs 40",
+                            "speechsense-train --preset alpha --protocol speaker --fold all --epochs 16",
+                            "speechsense-export --run runs/alpha/random --quantize"]
+    assert _noise_section(runs / "alpha" / "random") == []
+    (runs / "alpha" / "random" / "noise.json").write_text(json.dumps({"rows": [
+        {"snr_db": "clean", "noise_reduction": False, "clips": 400, "accuracy": 0.9},
+        {"snr_db": "clean", "noise_reduction": True, "clips": 400, "accuracy": 0.8},
+        {"snr_db": 10.0, "noise_reduction": False, "clips": 400, "accuracy": 0.85},
+        {"snr_db": 10.0, "noise_reduction": True, "clips": 400, "accuracy": 0.7}]}))
+    section = "\n".join(_noise_section(runs / "alpha" / "random"))
+    assert "| clean | 90.00% | 80.00% |" in section and "| 10 dB | 85.00% | 70.00% |" in section
+    assert "hurts at every level" in section
