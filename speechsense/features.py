@@ -106,6 +106,25 @@ def prepare_window(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
     return np.pad(y, (0, n - y.size))
 
 
+def _power_to_db(power: np.ndarray, top_db: float = 80.0) -> np.ndarray:
+    """librosa.power_to_db (ref 1, amin 1e-10, top_db 80) with the floor set per window.
+
+    librosa takes the top_db floor from the maximum of the whole array, so in a batch one loud
+    window would change the features of the others.
+    """
+    db = 10.0 * np.log10(np.maximum(1e-10, power))
+    return np.maximum(db, db.max(axis=(-2, -1), keepdims=True) - top_db)
+
+
+def _spectral_contrast(magnitude: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """librosa's spectral contrast, one window at a time: its dB conversion floors at the maximum
+    of the whole array, so a batch would leak one window's loudness into another's features."""
+    flat = magnitude.reshape(-1, *magnitude.shape[-2:])
+    out = np.stack([librosa.feature.spectral_contrast(S=m, sr=config.sample_rate, n_bands=config.contrast_bands)
+                    for m in flat])
+    return out.reshape(*magnitude.shape[:-2], *out.shape[-2:])
+
+
 def compute_features(window: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """One prepared window (window_samples,) to float32 features of shape (frames, n_features).
 
@@ -114,8 +133,12 @@ def compute_features(window: np.ndarray, config: FeatureConfig) -> np.ndarray:
     y = np.asarray(window, dtype=np.float32)
     if y.shape[-1] != config.window_samples:
         raise ValueError(f"window has {y.shape[-1]} samples; the config needs {config.window_samples}")
-    kw = {"n_fft": config.n_fft, "hop_length": config.hop_length}
-    mfcc = librosa.feature.mfcc(y=y, sr=config.sample_rate, n_mfcc=config.n_mfcc, n_mels=config.n_mels, **kw)
+    # One STFT serves the MFCCs and the spectral contrast; the MFCCs are bit-identical to
+    # librosa.feature.mfcc(y=...), which computes this same power spectrogram internally.
+    magnitude = np.abs(librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length))
+    mel = librosa.feature.melspectrogram(S=magnitude ** 2, sr=config.sample_rate, n_fft=config.n_fft,
+                                         n_mels=config.n_mels)
+    mfcc = librosa.feature.mfcc(S=_power_to_db(mel), n_mfcc=config.n_mfcc)
     parts = [mfcc]
     if config.deltas:
         parts.append(librosa.feature.delta(mfcc, mode="nearest"))
@@ -125,9 +148,7 @@ def compute_features(window: np.ndarray, config: FeatureConfig) -> np.ndarray:
         parts.append(librosa.feature.zero_crossing_rate(y, frame_length=config.n_fft,
                                                         hop_length=config.hop_length))
     if config.contrast_bands:
-        spectrum = np.abs(librosa.stft(y, **kw))
-        parts.append(librosa.feature.spectral_contrast(S=spectrum, sr=config.sample_rate,
-                                                       n_bands=config.contrast_bands))
+        parts.append(_spectral_contrast(magnitude, config))
     feats = np.concatenate(parts, axis=-2)  # (..., features, frames)
     return np.ascontiguousarray(np.swapaxes(feats, -1, -2), dtype=np.float32)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import librosa
 import numpy as np
 import pytest
 import soundfile as sf
@@ -67,8 +68,12 @@ def test_contrast_features_and_backward_compatible_config():
     windows = np.stack([prepare_window(speech_like(2.5, seed=s), cfg) for s in range(2)])
     batch = compute_features(windows, cfg)
     assert batch.shape == (2, 301, 88) and np.isfinite(batch).all()
-    np.testing.assert_allclose(batch[1], compute_features(windows[1], cfg), atol=1e-4)
+    for i in range(2):  # a batch computes each window as if alone, even beside a louder one
+        np.testing.assert_allclose(batch[i], compute_features(windows[i], cfg), atol=1e-4)
     assert batch[0, :, -6:].std() > 0  # the contrast rows carry signal
+    # The shared STFT must not change the MFCCs that models were trained on.
+    reference = librosa.feature.mfcc(y=windows[0], sr=16000, n_mfcc=40, n_mels=40, n_fft=512, hop_length=160)
+    np.testing.assert_array_equal(compute_features(windows[0], cfg)[:, :40], reference.T.astype(np.float32))
     assert FeatureConfig.from_json(cfg.to_json()) == cfg
     # Models exported before contrast existed have no such key, and their cache keys must not change.
     assert "contrast_bands" not in FeatureConfig().to_json()
