@@ -20,11 +20,17 @@ def _load(path: Path) -> dict | None:
 def _epochs(m: dict) -> str:
     """Epochs run of the cap, and the epoch whose weights were kept."""
     cap = f" of {m['max_epochs']}" if m.get("max_epochs") else ""
+    if m["kept"] == "best" and m.get("best_epoch") is None:
+        return f"{m['epochs_run']}{cap} (best, epoch not recorded)"
     return f"{m['epochs_run']}{cap} ({m['kept']} {m['best_epoch'] if m['kept'] == 'best' else m['epochs_run']})"
 
 
 def _preset_rows(runs: Path) -> list[str]:
-    """One table row per preset with a finished random run and/or measured speaker folds."""
+    """One table row per preset with a finished random run and/or measured speaker folds.
+
+    `runs` holds <preset>/random/metrics.json and <preset>/speaker/fold<k>/metrics.json: the
+    committed reports/ folder (speechsense-train copies every finished run there) or a runs/ folder.
+    """
     from speechsense.training.report import summarise_folds
 
     rows = []
@@ -91,7 +97,7 @@ def _intro(metadata, m: dict, preset: dict, params: int) -> list[str]:
     ]
 
 
-def _results(report: dict, runs_root: Path) -> list[str]:
+def _results(report: dict, reports_root: Path) -> list[str]:
     """Random-split and speaker-independent figures, with the study's and published ones beside them."""
     rnd, spk = report["metrics"]["random"], report["metrics"]["speaker"]
     return [
@@ -129,7 +135,7 @@ def _results(report: dict, runs_root: Path) -> list[str]:
         "| preset | random: accuracy | random: UAR | epochs (kept) | speaker: UAR | speaker: accuracy | folds "
         "| epochs per fold |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
-        *_preset_rows(runs_root),
+        *_preset_rows(reports_root),
         "",
     ]
 
@@ -186,11 +192,11 @@ LIMITS = [
 ]
 
 
-def render(run: Path, report: dict, metadata, runs_root: Path, commands: list[str]) -> str:
+def render(run: Path, report: dict, metadata, reports_root: Path, commands: list[str]) -> str:
     """The card's Markdown text."""
     m = json.loads((run / "metrics.json").read_text())
     preset = json.loads((run / "preset.json").read_text())
-    text = [*_intro(metadata, m, preset, report["parameters"]), *_results(report, runs_root), *_export_section(report),
-            *_noise_section(run), "", "## Known limits", "", *LIMITS,
+    text = [*_intro(metadata, m, preset, report["parameters"]), *_results(report, reports_root),
+            *_export_section(report), *_noise_section(run), "", "## Known limits", "", *LIMITS,
             "", "## Reproduce", "", "```", *commands, "```", ""]
     return "\n".join(text)

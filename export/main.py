@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache", type=Path, default=REPO / "cache", help="manifest/feature cache (default cache/)")
     p.add_argument("--card", type=Path, default=REPO / "models" / "speechsense-hybrid.md",
                    help="model card to write from the measured figures (default models/speechsense-hybrid.md)")
+    p.add_argument("--reports", type=Path, default=REPO / "reports",
+                   help="committed run reports (<preset>/<protocol>/metrics.json, as speechsense-train copies "
+                        "them) from which the card's preset table is built (default reports/)")
     p.add_argument("--quantize", action="store_true",
                    help="also measure int8 dynamic quantisation of MatMul/LSTM; the int8 model is kept as "
                         "<run>/model.int8.onnx only if faster and at most 0.5 points less accurate on the test "
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             int8.unlink()
     (args.run / "export.json").write_text(json.dumps(report, indent=1))
-    args.card.write_text(render(args.run, report, metadata, args.run.parent.parent, reproduce(args.run, speaker_dir)))
+    args.card.write_text(render(args.run, report, metadata, args.reports, reproduce(args.run, speaker_dir)))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB); ONNX test accuracy "
           f"{report['onnx_test_accuracy']:.4f}", flush=True)
     return 0

@@ -39,6 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-root", type=Path, default=None,
                         help="folder holding ravdess/ and tess/ (default: $SPEECHSENSE_DATA, else "
                              "../shared/datasets relative to the repository)")
+    parser.add_argument("--reports", type=Path, default=REPO / "reports",
+                        help="where a finished run's metrics.json, fold summary and figures are copied, as "
+                             "<reports>/<preset>/<protocol>[/fold<k>] (default reports/ in the repository: "
+                             "committed, they are the evidence behind the model card's preset table)")
     parser.add_argument("--cache", type=Path, default=REPO / "cache",
                         help="manifest and feature cache folder (default cache/ in the repository)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for TensorFlow (default 2)")
@@ -70,10 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data root {data_root} not found (set --data-root or SPEECHSENSE_DATA)", file=sys.stderr)
         return 2
     out = args.out or REPO / "runs" / preset.name / args.protocol
+    reports = args.reports / preset.name / args.protocol
     if args.protocol == "random":
-        train.run(preset, "random", 0, args.epochs, out, data_root, args.cache, args.workers)
+        train.run(preset, "random", 0, args.epochs, out, data_root, args.cache, args.workers, reports)
     else:
-        train.run_speaker(preset, _folds(args.fold), args.epochs, out, data_root, args.cache, args.workers)
+        train.run_speaker(preset, _folds(args.fold), args.epochs, out, data_root, args.cache, args.workers,
+                          reports)
     return 0
 
 

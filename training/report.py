@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -12,7 +13,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import (  # noqa: E402
     accuracy_score,
-    balanced_accuracy_score,
     confusion_matrix,
     f1_score,
     log_loss,
@@ -27,14 +27,17 @@ def evaluate(probs: np.ndarray, y: np.ndarray) -> dict:
     classes = list(range(len(LABELS)))
     present = sorted(set(y.tolist()))
     clipped = np.clip(probs, 1e-7, 1.0)
+    recall = {LABELS[c]: float((pred[y == c] == c).mean()) for c in present}
     return {
         "n": int(len(y)),
         "accuracy": float(accuracy_score(y, pred)),
-        "uar": float(balanced_accuracy_score(y, pred)),
+        # Mean recall over the classes present (sklearn's balanced accuracy, without its warning when a
+        # small split predicts a class it does not hold).
+        "uar": float(np.mean(list(recall.values()))),
         "macro_f1": float(f1_score(y, pred, labels=present, average="macro", zero_division=0)),
         "cross_entropy": float(log_loss(y, clipped / clipped.sum(1, keepdims=True), labels=classes)),
         "confusion": confusion_matrix(y, pred, labels=classes).tolist(),
-        "per_class_recall": {LABELS[c]: float((pred[y == c] == c).mean()) for c in present},
+        "per_class_recall": recall,
     }
 
 
@@ -99,6 +102,21 @@ def summarise_folds(fold_metrics: list[dict]) -> dict:
                         **{k: m["test"][k] for k in ("accuracy", "uar", "macro_f1", "cross_entropy")}}
                        for m in fold_metrics]
     return out
+
+
+PUBLISHED_FILES = ("metrics.json", "summary.json", "curves.png", "confusion_test.png")
+
+
+def publish(run: Path, dest: Path) -> None:
+    """Copy a finished run's light report files (metrics, fold summary, figures) to a committed folder.
+
+    Run folders hold models and checkpoints and stay out of git; the copies under reports/ are the
+    evidence behind the model card's preset table, so they outlive the machine that trained them.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PUBLISHED_FILES:
+        if (run / name).exists():
+            shutil.copyfile(run / name, dest / name)
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -27,6 +27,7 @@ from speechsense.training.report import (
     evaluate,
     plot_confusion,
     plot_curves,
+    publish,
     short,
     summarise_folds,
     write_json,
@@ -213,16 +214,26 @@ def fit(model, data: Data, preset: Preset, epochs: int, ckpt: Checkpoint) -> Non
 
 
 def run(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Path, data_root: Path,
-        cache_dir: Path, workers: int = 2) -> dict:
-    """Train one split to completion (resuming if interrupted) and write its report folder."""
+        cache_dir: Path, workers: int = 2, reports: Path | None = None) -> dict:
+    """Train one split to completion (resuming if interrupted), write its report folder, and copy the
+    report's light files to `reports` when given."""
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "metrics.json").exists():
+        print(f"{out} is complete; metrics.json kept (delete the folder to retrain)", flush=True)
+        metrics = json.loads((out / "metrics.json").read_text())
+    else:
+        metrics = _train(preset, protocol, fold, epochs, out, data_root, cache_dir, workers)
+    if reports is not None:
+        publish(out, reports)
+    return metrics
+
+
+def _train(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Path, data_root: Path,
+           cache_dir: Path, workers: int) -> dict:
     import keras
 
     from speechsense.training.models import build_model
 
-    out.mkdir(parents=True, exist_ok=True)
-    if (out / "metrics.json").exists():
-        print(f"{out} is complete; metrics.json kept (delete the folder to retrain)", flush=True)
-        return json.loads((out / "metrics.json").read_text())
     epochs = epochs or preset.epochs
     keras.utils.set_random_seed(preset.seed + fold)
     data = prepare_data(preset, protocol, fold, data_root, cache_dir, workers)
@@ -271,15 +282,18 @@ def finish(model, data: Data, preset: Preset, protocol: str, fold: int, out: Pat
 
 
 def run_speaker(preset: Preset, folds: list[int], epochs: int | None, out: Path, data_root: Path,
-                cache_dir: Path, workers: int = 2) -> dict:
+                cache_dir: Path, workers: int = 2, reports: Path | None = None) -> dict:
     """Folds of the speaker protocol in turn (finished ones are kept), then the summary of all measured."""
     for fold in folds:
-        run(preset, "speaker", fold, epochs, out / f"fold{fold}", data_root, cache_dir, workers)
+        run(preset, "speaker", fold, epochs, out / f"fold{fold}", data_root, cache_dir, workers,
+            reports / f"fold{fold}" if reports else None)
     done = [json.loads((out / f"fold{k}" / "metrics.json").read_text())
             for k in range(SPEAKER_FOLDS) if (out / f"fold{k}" / "metrics.json").exists()]
     summary = {"preset": preset.name, "protocol": "speaker", "n_folds": SPEAKER_FOLDS,
                "complete": len(done) == SPEAKER_FOLDS, **summarise_folds(done)}
     write_json(out / "summary.json", summary)
+    if reports is not None:
+        publish(out, reports)
     print(f"SPEAKER {preset.name}: {len(done)}/{SPEAKER_FOLDS} folds, UAR {summary['uar_mean']:.4f} "
           f"+- {summary['uar_std']:.4f}, accuracy {summary['accuracy_mean']:.4f}", flush=True)
     return summary

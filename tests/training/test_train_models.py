@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -100,3 +101,23 @@ def test_copies_do_not_depend_on_the_split() -> None:
     a = clip_rng("/x/tess/OAF_angry/OAF_back_angry.flac", v).random()
     b = clip_rng("/elsewhere/tess/OAF_angry/OAF_back_angry.flac", v).random()
     assert a == b and a != clip_rng("/x/tess/OAF_angry/OAF_back_angry.flac", Variant("noise", 1)).random()
+
+
+@pytest.mark.slow
+def test_speaker_run_writes_reports_and_a_rerun_only_republishes(speaker_corpus: Path, tmp_path: Path) -> None:
+    from speechsense.training.train import run_speaker
+
+    preset = replace(STUDY, model="lstm_attention", features=FeatureConfig(window_seconds=0.5), epochs=1,
+                     batch_size=8, augment=AugmentConfig())
+    runs, reports = tmp_path / "runs", tmp_path / "reports"
+    summary = run_speaker(preset, [0], None, runs, speaker_corpus, tmp_path / "cache", 1, reports)
+    assert summary["folds_measured"] == [0] and summary["complete"] is False
+    for name in ("metrics.json", "curves.png", "confusion_test.png"):
+        assert (reports / "fold0" / name).is_file()
+    assert json.loads((reports / "summary.json").read_text())["uar_mean"] == summary["uar_mean"]
+    assert not (reports / "fold0" / "model.keras").exists()  # models stay in the run folder, out of git
+    (reports / "fold0" / "metrics.json").unlink()
+    stamp = (runs / "fold0" / "model.keras").stat().st_mtime_ns
+    run_speaker(preset, [0], None, runs, speaker_corpus, tmp_path / "cache", 1, reports)
+    assert (reports / "fold0" / "metrics.json").is_file()
+    assert (runs / "fold0" / "model.keras").stat().st_mtime_ns == stamp  # finished folds are not retrained
