@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
     limit_threads(2)
     from speechsense.training.models import load_model
+    from speechsense.training.report import publish
 
     preset = json.loads((args.run / "preset.json").read_text())
     config = FeatureConfig.from_json((args.run / "feature_config.json").read_text())
@@ -170,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             int8.unlink()
     (args.run / "export.json").write_text(json.dumps(report, indent=1))
+    publish(args.run, args.reports / preset["name"] / "random")
     args.card.write_text(render(args.run, report, metadata, args.reports, reproduce(args.run, speaker_dir)))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB); ONNX test accuracy "
           f"{report['onnx_test_accuracy']:.4f}", flush=True)

@@ -104,11 +104,12 @@ def summarise_folds(fold_metrics: list[dict]) -> dict:
     return out
 
 
-PUBLISHED_FILES = ("metrics.json", "summary.json", "curves.png", "confusion_test.png")
+PUBLISHED_FILES = ("metrics.json", "summary.json", "curves.png", "confusion_test.png", "export.json", "noise.json")
 
 
 def publish(run: Path, dest: Path) -> None:
-    """Copy a finished run's light report files (metrics, fold summary, figures) to a committed folder.
+    """Copy a run's light report files (metrics, fold summary, figures, export and noise figures) to a
+    committed folder.
 
     Run folders hold models and checkpoints and stay out of git; the copies under reports/ are the
     evidence behind the model card's preset table, so they outlive the machine that trained them.
