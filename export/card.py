@@ -26,25 +26,26 @@ def _epochs(m: dict) -> str:
 
 
 def _preset_rows(runs: Path) -> list[str]:
-    """One table row per preset with a finished random run and/or measured speaker folds.
+    """One table row per known preset and per preset with a report; unmeasured ones say "not run".
 
     `runs` holds <preset>/random/metrics.json and <preset>/speaker/fold<k>/metrics.json: the
     committed reports/ folder (speechsense-train copies every finished run there) or a runs/ folder.
     """
+    from speechsense.training.presets import PRESETS
     from speechsense.training.report import summarise_folds
 
+    reported = {p.name for p in runs.iterdir() if p.is_dir()} if runs.is_dir() else set()
     rows = []
-    for folder in sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []:
+    for name in sorted(reported | set(PRESETS)):
+        folder = runs / name
         rnd = _load(folder / "random" / "metrics.json")
         folds = [json.loads(f.read_text()) for f in sorted(folder.glob("speaker/fold*/metrics.json"))]
-        if not rnd and not folds:
-            continue
         r = (f"{_pct(rnd['test']['accuracy'])} | {rnd['test']['uar']:.3f} | {_epochs(rnd)}"
              if rnd else "not run | - | -")
         s = summarise_folds(folds) if folds else None
         sp = (f"{s['uar_mean']:.3f} +- {s['uar_std']:.3f} | {_pct(s['accuracy_mean'])} | {len(folds)}/5 | "
               f"{_epochs(folds[0])}" if s else "not run | - | 0/5 | -")
-        rows.append(f"| `{folder.name}` | {r} | {sp} |")
+        rows.append(f"| `{name}` | {r} | {sp} |")
     return rows
 
 
@@ -136,6 +137,10 @@ def _results(report: dict, reports_root: Path) -> list[str]:
         "| epochs per fold |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
         *_preset_rows(reports_root),
+        "",
+        "Each row is read from `reports/<preset>/` (what `speechsense-train` copied there when the run finished). "
+        "\"not run\" means no completed run of that preset on that protocol: on the 2-core CPU a `random` run "
+        "takes about 30 min and five speaker folds about 70 min, so presets were run in order of promise.",
         "",
     ]
 

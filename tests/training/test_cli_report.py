@@ -71,6 +71,7 @@ def test_card_compares_presets_and_reproduces_the_measured_commands(tmp_path: Pa
     rows = _preset_rows(runs)
     assert rows[0].startswith("| `alpha` | 90.00% | 0.900 | 38 of 40 (best 5) | 0.550 +- 0.050 | 55.00% | 2/5 |")
     assert "not run" in rows[1]
+    assert any(row.startswith("| `study` | not run | - | - | not run |") for row in rows)  # known, unmeasured
     commands = reproduce(runs / "alpha" / "random", runs / "alpha" / "speaker")
     assert commands[:3] == ["speechsense-train --preset alpha --protocol random --epochs 40",
                             "speechsense-train --preset alpha --protocol speaker --fold all --epochs 16",
