@@ -49,6 +49,38 @@ def _preset_rows(runs: Path) -> list[str]:
     return rows
 
 
+TABLE_HEADING = "### Presets compared"
+
+
+def preset_table(reports_root: Path) -> list[str]:
+    """The card's preset comparison: heading, one row per preset, and how to read it."""
+    return [
+        TABLE_HEADING,
+        "",
+        "| preset | random: accuracy | random: UAR | epochs (kept) | speaker: UAR | speaker: accuracy | folds "
+        "| epochs per fold |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        *_preset_rows(reports_root),
+        "",
+        "Each row is read from `reports/<preset>/` (what `speechsense-train` copied there when the run finished). "
+        "\"not run\" means no completed run of that preset on that protocol: on the 2-core CPU a `random` run "
+        "takes 30-60 min and five speaker folds 1-2 h, so presets were run in order of promise.",
+    ]
+
+
+def refresh_table(card: Path, reports_root: Path) -> None:
+    """Rewrite only the preset comparison of an existing card from reports/, keeping every other line.
+
+    A preset measured after the bundled model was exported belongs in its card without re-exporting it.
+    """
+    lines = card.read_text().split("\n")
+    if TABLE_HEADING not in lines:
+        raise ValueError(f"{card} has no '{TABLE_HEADING}' section to refresh")
+    start = lines.index(TABLE_HEADING)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("#")), len(lines))
+    card.write_text("\n".join([*lines[:start], *preset_table(reports_root), "", *lines[end:]]))
+
+
 def _speaker_section(speaker: dict) -> list[str]:
     lines = ["| fold | test actors | accuracy | UAR | macro-F1 |", "| --- | --- | --- | --- | --- |"]
     for f in speaker["per_fold"]:
@@ -131,16 +163,7 @@ def _results(report: dict, reports_root: Path) -> list[str]:
         f"({'met' if rnd['accuracy'] >= 0.95 else 'not met'}: {_pct(rnd['accuracy'])}); speaker mean UAR >= 0.70 "
         f"({'met' if spk['uar_mean'] >= 0.70 else 'not met'}: {spk['uar_mean']:.3f}).",
         "",
-        "### Presets compared",
-        "",
-        "| preset | random: accuracy | random: UAR | epochs (kept) | speaker: UAR | speaker: accuracy | folds "
-        "| epochs per fold |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-        *_preset_rows(reports_root),
-        "",
-        "Each row is read from `reports/<preset>/` (what `speechsense-train` copied there when the run finished). "
-        "\"not run\" means no completed run of that preset on that protocol: on the 2-core CPU a `random` run "
-        "takes about 30 min and five speaker folds about 70 min, so presets were run in order of promise.",
+        *preset_table(reports_root),
         "",
     ]
 

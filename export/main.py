@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speechsense.export.card import render
+from speechsense.export.card import refresh_table, render
 from speechsense.export.onnx_export import (
     ParityError,
     attach_metadata,
@@ -55,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reports", type=Path, default=REPO / "reports",
                    help="committed run reports (<preset>/<protocol>/metrics.json, as speechsense-train copies "
                         "them) from which the card's preset table is built (default reports/)")
+    p.add_argument("--refresh-card", action="store_true",
+                   help="only rewrite the preset comparison table of --card from --reports (for a preset measured "
+                        "after the model was exported); nothing is converted")
     p.add_argument("--quantize", action="store_true",
                    help="also measure int8 dynamic quantisation of MatMul/LSTM; the int8 model is kept as "
                         "<run>/model.int8.onnx only if faster and at most 0.5 points less accurate on the test "
@@ -139,6 +142,10 @@ def reproduce(run: Path, speaker_dir: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of speechsense-export."""
     args = parse_args(argv)
+    if args.refresh_card:
+        refresh_table(args.card, args.reports)
+        print(f"refreshed the preset table of {args.card} from {args.reports}", flush=True)
+        return 0
     from speechsense.training.train import limit_threads
 
     limit_threads(2)

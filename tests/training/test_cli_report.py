@@ -85,3 +85,21 @@ def test_card_compares_presets_and_reproduces_the_measured_commands(tmp_path: Pa
     section = "\n".join(_noise_section(runs / "alpha" / "random"))
     assert "| clean | 90.00% | 80.00% |" in section and "| 10 dB | 85.00% | 70.00% |" in section
     assert "hurts at every level" in section
+
+
+def test_refresh_card_rewrites_only_the_preset_table(tmp_path: Path) -> None:
+    from speechsense.export.card import refresh_table
+
+    reports = tmp_path / "reports"
+    (reports / "gamma" / "random").mkdir(parents=True)
+    (reports / "gamma" / "random" / "metrics.json").write_text(json.dumps(_run_metrics("gamma", 0.75, 30)))
+    card = tmp_path / "card.md"
+    card.write_text("# model\n\nintro\n\n### Presets compared\n\n| old | table |\n\n## Export and parity\n\nkept\n")
+    refresh_table(card, reports)
+    text = card.read_text()
+    assert text.startswith("# model\n\nintro\n\n### Presets compared\n")
+    assert text.endswith("## Export and parity\n\nkept\n")
+    assert "| old | table |" not in text and "| `gamma` | 75.00% | 0.750 | 28 of 30 (best 5) |" in text
+    card.write_text("# a card without the table\n")
+    with pytest.raises(ValueError, match="no '### Presets compared'"):
+        refresh_table(card, reports)
