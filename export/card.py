@@ -18,8 +18,13 @@ def _load(path: Path) -> dict | None:
 
 
 def _epochs(m: dict) -> str:
-    """Epochs run of the cap, and the epoch whose weights were kept."""
+    """Epochs run of the cap (and the preset's own length where --epochs cut it), and the epoch kept."""
+    from speechsense.training.presets import PRESETS
+
     cap = f" of {m['max_epochs']}" if m.get("max_epochs") else ""
+    preset = PRESETS.get(m.get("preset", ""))
+    if preset and m.get("max_epochs") and m["max_epochs"] < preset.epochs:
+        cap += f", capped from {preset.epochs}"
     if m["kept"] == "best" and m.get("best_epoch") is None:
         return f"{m['epochs_run']}{cap} (best, epoch not recorded)"
     return f"{m['epochs_run']}{cap} ({m['kept']} {m['best_epoch'] if m['kept'] == 'best' else m['epochs_run']})"
