@@ -27,6 +27,9 @@ def _epochs(m: dict) -> str:
         cap += f", capped from {preset.epochs}"
     if m["kept"] == "best" and m.get("best_epoch") is None:
         return f"{m['epochs_run']}{cap} (best, epoch not recorded)"
+    if m.get("members"):
+        best = ", ".join(str(x["best_epoch"]) for x in m["members"])
+        return f"{m['epochs_run']}{cap} ({len(m['members'])} members averaged; best {best})"
     return f"{m['epochs_run']}{cap} ({m['kept']} {m['best_epoch'] if m['kept'] == 'best' else m['epochs_run']})"
 
 
@@ -99,15 +102,30 @@ def _speaker_section(speaker: dict) -> list[str]:
     return lines
 
 
+def _architecture(m: dict, params: int) -> str:
+    n = len(m.get("members") or [])
+    if n:
+        return (f"The mean of {n} CNN + attention-LSTM hybrids (the study's architecture in Conv1D form, trained "
+                f"with different seeds; {params / 1e6:.2f} M parameters in all), in one graph")
+    return f"CNN + attention-LSTM hybrid (the study's architecture in Conv1D form, {params / 1e6:.2f} M parameters)"
+
+
+def _kept(m: dict) -> str:
+    if m.get("members"):
+        members = "; ".join(f"member {x['member']}: epoch {x['best_epoch']}, test accuracy "
+                            f"{_pct(x['test_accuracy'])}" for x in m["members"])
+        return f"each member's best epoch on validation UAR kept ({members})"
+    return f"weights of epoch {m['best_epoch']} ({m['kept']}) kept"
+
+
 def _intro(metadata, m: dict, preset: dict, params: int) -> list[str]:
     """Title, interface, data and licences, features and training."""
     cfg = metadata.feature_config
     return [
         f"# {metadata.model_name} {metadata.model_version}: speech emotion recognition (8 classes)",
         "",
-        f"CNN + attention-LSTM hybrid (the study's architecture in Conv1D form, {params / 1e6:.2f} M parameters) "
-        "served by "
-        "ONNX Runtime. Input `features`: standardised per-frame features, shape (batch, "
+        f"{_architecture(m, params)} served by ONNX Runtime. Input `features`: standardised per-frame "
+        "features, shape (batch, "
         f"{cfg.frames}, {cfg.n_features}); output `probabilities`: (batch, 8) in the order "
         f"{', '.join(metadata.labels)}. Standardisation statistics, the feature config, labels and the "
         "figures below are stored in the file's metadata; the server needs nothing else.",
@@ -129,7 +147,7 @@ def _intro(metadata, m: dict, preset: dict, params: int) -> list[str]:
         f"- Preset `{preset['name']}`: {preset['description']}",
         f"- Protocol of this model: `random` (stratified 80/10/10 over all clips, seed {preset['seed']}): "
         f"{m['split']['n_train']} train / {m['split']['n_val']} validation / {m['split']['n_test']} test clips; "
-        f"{m['epochs_run']} epochs run, weights of epoch {m['best_epoch']} ({m['kept']}) kept; "
+        f"{'up to ' if m.get('members') else ''}{m['epochs_run']} epochs run, {_kept(m)}; "
         f"{m['training_seconds'] / 60:.0f} min on 2 CPU cores.",
         "",
     ]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from speechsense.training.corpora import default_data_root
-from speechsense.training.presets import PRESETS
+from speechsense.training.presets import PRESETS, Preset
 from speechsense.training.splits import PROTOCOLS, SPEAKER_FOLDS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,6 +31,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fold", default="all",
                         help=f"speaker protocol only: fold 0..{SPEAKER_FOLDS - 1}, a comma list, or 'all' "
                              "(default; folds run in turn, finished folds are skipped, then summary.json)")
+    parser.add_argument("--member", default="all",
+                        help="ensemble presets only: member k, a comma list, or 'all' (default; members train "
+                             "in turn into <out>/member<k>, then are combined). Separate processes may train "
+                             "different members side by side; the last one to finish combines them")
     parser.add_argument("--epochs", type=int, default=None,
                         help="maximum epochs (default: the preset's); also sets the length of a cosine schedule")
     parser.add_argument("--out", type=Path, default=None,
@@ -61,6 +65,16 @@ def _folds(text: str) -> list[int]:
     return folds
 
 
+def _members(text: str, preset: Preset) -> list[int] | None:
+    if text == "all":
+        return None
+    members = [int(k) for k in text.split(",")]
+    bad = [k for k in members if not 0 <= k < preset.members]
+    if bad:
+        raise SystemExit(f"--member: preset {preset.name} has members 0..{preset.members - 1}, got {bad}")
+    return members
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of speechsense-train."""
     args = parse_args(argv)
@@ -75,11 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or REPO / "runs" / preset.name / args.protocol
     reports = args.reports / preset.name / args.protocol
+    members = _members(args.member, preset)
     if args.protocol == "random":
-        train.run(preset, "random", 0, args.epochs, out, data_root, args.cache, args.workers, reports)
+        train.run(preset, "random", 0, args.epochs, out, data_root, args.cache, args.workers, reports, members)
     else:
         train.run_speaker(preset, _folds(args.fold), args.epochs, out, data_root, args.cache, args.workers,
-                          reports)
+                          reports, members)
     return 0
 
 

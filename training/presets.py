@@ -28,7 +28,12 @@ class Preset:
     early_stopping: bool = False  # on validation UAR, restoring the best epoch's weights
     patience: int = 10
     class_weights: bool = False
-    seed: int = 42
+    seed: int = 42  # the split's seed, and member 0's initialisation and shuffling
+    members: int = 1  # > 1: copies initialised and shuffled differently, probabilities averaged
+
+    def __post_init__(self) -> None:
+        if self.members < 1:
+            raise ValueError(f"preset {self.name!r}: members must be >= 1, got {self.members}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,8 +104,19 @@ IMPROVED_CONTRAST = replace(
     features=FeatureConfig(n_mfcc=40, n_mels=40, deltas=True, contrast_bands=5),
 )
 
+# Two single models with different features averaged raised random-split test accuracy from
+# 92.25% / 91.50% to 94.25% (RAVDESS 74% -> 81%); members of one feature set keep the server simple.
+IMPROVED_CONTRAST_X3 = replace(
+    IMPROVED_CONTRAST,
+    name="improved-contrast-x3",
+    description="Three `improved-contrast` models on the same split and features, initialised and shuffled "
+                "with different seeds (member 0 is `improved-contrast` itself); the served model averages "
+                "their probabilities in one graph.",
+    members=3,
+)
+
 PRESETS: dict[str, Preset] = {p.name: p for p in (STUDY, IMPROVED, IMPROVED_MFCC13, IMPROVED_STRONG_REG,
-                                                  IMPROVED_CONTRAST)}
+                                                  IMPROVED_CONTRAST, IMPROVED_CONTRAST_X3)}
 
 
 def get_preset(name: str) -> Preset:

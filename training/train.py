@@ -66,8 +66,8 @@ class Data:
 
 
 def prepare_data(preset: Preset, protocol: str, fold: int, data_root: Path, cache_dir: Path,
-                 workers: int = 2) -> Data:
-    """Manifest, split, then features (augmented copies for the training clips only)."""
+                 workers: int = 2, augmented: bool = True) -> Data:
+    """Manifest, split, then features (augmented copies for the training clips only, when asked)."""
     manifest = load_manifest(data_root, cache_dir / "manifest.json")
     if manifest.skipped:
         print(f"skipped {len(manifest.skipped)} unreadable file(s): "
@@ -80,7 +80,7 @@ def prepare_data(preset: Preset, protocol: str, fold: int, data_root: Path, cach
               for part in ("train", "val", "test")}
     t0 = time.time()
     store.ensure(paths["train"] + paths["val"] + paths["test"], [Variant()])
-    variants = preset.augment.variants()
+    variants = preset.augment.variants() if augmented else []
     store.ensure(paths["train"], variants)  # after the split: train clips only
     raw = {part: store.get(p, Variant()) for part, p in paths.items()}
     norm = Normalizer.fit(raw["train"])
@@ -116,10 +116,15 @@ def lr_at(preset: Preset, epoch: int, total: int) -> float:
     return preset.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def epoch_data(data: Data, preset: Preset, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+# Member k of an ensemble offsets its seeds by k strides; member 0 keeps a single model's seeds, so
+# a finished single run of the same recipe is that ensemble's member 0.
+MEMBER_SEED_STRIDE = 7919
+
+
+def epoch_data(data: Data, preset: Preset, epoch: int, member: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """This epoch's training windows: clean clips plus augmented copies (all, or k drawn per clip)."""
     aug_cfg = preset.augment
-    rng = np.random.default_rng(preset.seed * 1000 + epoch)
+    rng = np.random.default_rng(preset.seed * 1000 + epoch + MEMBER_SEED_STRIDE * member)
     xs, ys = [data.x_train], [data.y_train]
     if data.aug is not None:
         n_copies, n = data.aug.shape[:2]
@@ -183,7 +188,7 @@ def _is_better(state: dict, val: dict) -> bool:
                                                val["cross_entropy"] < state["best_ce"])
 
 
-def fit(model, data: Data, preset: Preset, epochs: int, ckpt: Checkpoint) -> None:
+def fit(model, data: Data, preset: Preset, epochs: int, ckpt: Checkpoint, member: int = 0) -> None:
     """Epoch loop with per-epoch progress, checkpoints, and early stopping on validation UAR."""
     st = ckpt.state
     weights = class_weights(data.y_train) if preset.class_weights else None
@@ -194,7 +199,7 @@ def fit(model, data: Data, preset: Preset, epochs: int, ckpt: Checkpoint) -> Non
         t0 = time.time()
         lr = lr_at(preset, epoch, epochs)
         model.optimizer.learning_rate.assign(lr)
-        x, y = epoch_data(data, preset, epoch)
+        x, y = epoch_data(data, preset, epoch, member)
         hist = model.fit(x, y, batch_size=preset.batch_size, epochs=1, shuffle=True, verbose=0,
                          class_weight=weights).history
         val = evaluate(predict(model, data.x_val), data.y_val)
@@ -214,28 +219,40 @@ def fit(model, data: Data, preset: Preset, epochs: int, ckpt: Checkpoint) -> Non
 
 
 def run(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Path, data_root: Path,
-        cache_dir: Path, workers: int = 2, reports: Path | None = None) -> dict:
+        cache_dir: Path, workers: int = 2, reports: Path | None = None,
+        members: list[int] | None = None) -> dict | None:
     """Train one split to completion (resuming if interrupted), write its report folder, and copy the
-    report's light files to `reports` when given."""
+    report's light files to `reports` when given. An ensemble preset trains its members (all, or the
+    listed ones) and then combines them; None while members are still missing."""
+    if preset.members > 1:
+        from speechsense.training.ensemble import run_ensemble
+
+        return run_ensemble(preset, protocol, fold, epochs, out, data_root, cache_dir, workers, reports, members)
+    return run_member(preset, protocol, fold, epochs, out, data_root, cache_dir, workers, reports)
+
+
+def run_member(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Path, data_root: Path,
+               cache_dir: Path, workers: int = 2, reports: Path | None = None, member: int = 0) -> dict:
+    """One model of a split (a single preset's only model, or an ensemble's member k), kept once finished."""
     out.mkdir(parents=True, exist_ok=True)
     if (out / "metrics.json").exists():
         print(f"{out} is complete; metrics.json kept (delete the folder to retrain)", flush=True)
         metrics = json.loads((out / "metrics.json").read_text())
     else:
-        metrics = _train(preset, protocol, fold, epochs, out, data_root, cache_dir, workers)
+        metrics = _train(preset, protocol, fold, epochs, out, data_root, cache_dir, workers, member)
     if reports is not None:
         publish(out, reports)
     return metrics
 
 
 def _train(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Path, data_root: Path,
-           cache_dir: Path, workers: int) -> dict:
+           cache_dir: Path, workers: int, member: int = 0) -> dict:
     import keras
 
     from speechsense.training.models import build_model
 
     epochs = epochs or preset.epochs
-    keras.utils.set_random_seed(preset.seed + fold)
+    keras.utils.set_random_seed(preset.seed + fold + MEMBER_SEED_STRIDE * member)
     data = prepare_data(preset, protocol, fold, data_root, cache_dir, workers)
     cfg = preset.features
 
@@ -247,23 +264,28 @@ def _train(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Pa
 
     ckpt = Checkpoint(out)
     model = ckpt.load_model(build)
-    print(f"{preset.name} / {data.split.name}: {model.count_params():,} parameters, {epochs} epochs max",
-          flush=True)
-    fit(model, data, preset, epochs, ckpt)
+    print(f"{preset.name} / {data.split.name}{f' / member {member}' if preset.members > 1 else ''}: "
+          f"{model.count_params():,} parameters, {epochs} epochs max", flush=True)
+    fit(model, data, preset, epochs, ckpt, member)
     if preset.early_stopping and (ckpt.dir / "best.weights.h5").exists():
         model.load_weights(ckpt.dir / "best.weights.h5")
         print(f"restored best weights from epoch {ckpt.state['best_epoch']}", flush=True)
     return finish(model, data, preset, protocol, fold, out, ckpt.state | {"max_epochs": epochs})
 
 
-def finish(model, data: Data, preset: Preset, protocol: str, fold: int, out: Path, state: dict) -> dict:
-    """Evaluate on validation and test, save the model and its preprocessing, write the report."""
-    val = evaluate(predict(model, data.x_val), data.y_val)
-    test = evaluate(predict(model, data.x_test), data.y_test)
+def finish_files(model, data: Data, preset: Preset, out: Path) -> None:
+    """What export needs from a run folder: the model, its input standardisation, features and recipe."""
     model.save(out / "model.keras")
     (out / "normalizer.json").write_text(data.normalizer.to_json())
     (out / "feature_config.json").write_text(preset.features.to_json())
     write_json(out / "preset.json", preset.to_dict())
+
+
+def finish(model, data: Data, preset: Preset, protocol: str, fold: int, out: Path, state: dict) -> dict:
+    """Evaluate on validation and test, save the model and its preprocessing, write the report."""
+    val = evaluate(predict(model, data.x_val), data.y_val)
+    test = evaluate(predict(model, data.x_test), data.y_test)
+    finish_files(model, data, preset, out)
     split = {"name": data.split.name, "n_train": len(data.split.train), "n_val": len(data.split.val),
              "n_test": len(data.split.test), "test_speakers": list(data.split.test_speakers),
              "val_speakers": list(data.split.val_speakers)}
@@ -282,13 +304,17 @@ def finish(model, data: Data, preset: Preset, protocol: str, fold: int, out: Pat
 
 
 def run_speaker(preset: Preset, folds: list[int], epochs: int | None, out: Path, data_root: Path,
-                cache_dir: Path, workers: int = 2, reports: Path | None = None) -> dict:
+                cache_dir: Path, workers: int = 2, reports: Path | None = None,
+                members: list[int] | None = None) -> dict:
     """Folds of the speaker protocol in turn (finished ones are kept), then the summary of all measured."""
     for fold in folds:
         run(preset, "speaker", fold, epochs, out / f"fold{fold}", data_root, cache_dir, workers,
-            reports / f"fold{fold}" if reports else None)
+            reports / f"fold{fold}" if reports else None, members)
     done = [json.loads((out / f"fold{k}" / "metrics.json").read_text())
             for k in range(SPEAKER_FOLDS) if (out / f"fold{k}" / "metrics.json").exists()]
+    if not done:
+        print(f"SPEAKER {preset.name}: no fold finished yet, so no summary", flush=True)
+        return {"preset": preset.name, "protocol": "speaker", "folds_measured": [], "complete": False}
     summary = {"preset": preset.name, "protocol": "speaker", "n_folds": SPEAKER_FOLDS,
                "complete": len(done) == SPEAKER_FOLDS, **summarise_folds(done)}
     write_json(out / "summary.json", summary)

@@ -71,3 +71,18 @@ def real_clips() -> list[Path]:
     rav = sorted((DATASETS / "ravdess").glob("Actor_0[12]/*"))[::6]
     tess = sorted((DATASETS / "tess").glob("*/*"))[::200]
     return rav + tess
+
+
+@pytest.fixture(scope="session")
+def tiny_data():
+    """Builds a small standardised-looking Data (31 frames x 15 features) whose classes are separable."""
+    from speechsense.training.train import Data
+
+    def build(n: int = 32, copies: int = 2) -> Data:
+        rng = np.random.default_rng(0)
+        y = np.arange(n) % 8
+        x = rng.standard_normal((n, 31, 15)).astype(np.float32) + y[:, None, None] * 0.3
+        aug = np.stack([x + 0.05 * rng.standard_normal(x.shape).astype(np.float32) for _ in range(copies)])
+        return Data(x, y, aug, x[:8], y[:8], x[8:16], y[8:16], None, None, 0)
+
+    return build

@@ -15,17 +15,9 @@ from speechsense.training.augment import AugmentConfig, Variant, clip_rng
 from speechsense.training.featstore import FeatureStore, cache_key
 from speechsense.training.models import BUILDERS, AdditiveAttention, build_hybrid, build_lstm_attention
 from speechsense.training.presets import IMPROVED, STUDY
-from speechsense.training.train import Checkpoint, Data, epoch_data, fit, lr_at, prepare_data
+from speechsense.training.train import Checkpoint, epoch_data, fit, lr_at, prepare_data
 
 FRAMES, FEATS = 31, 15
-
-
-def tiny_data(n: int = 32, copies: int = 2) -> Data:
-    rng = np.random.default_rng(0)
-    y = np.arange(n) % 8
-    x = rng.standard_normal((n, FRAMES, FEATS)).astype(np.float32) + y[:, None, None] * 0.3
-    aug = np.stack([x + 0.05 * rng.standard_normal(x.shape).astype(np.float32) for _ in range(copies)])
-    return Data(x, y, aug, x[:8], y[:8], x[8:16], y[8:16], None, None, 0)
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
@@ -36,7 +28,7 @@ def test_models_have_named_input_and_output(name: str) -> None:
     assert model.get_layer("logits").activation.__name__ == "linear"
 
 
-def test_tiny_hybrid_trains_a_step_and_reloads_with_attention(tmp_path: Path) -> None:
+def test_tiny_hybrid_trains_a_step_and_reloads_with_attention(tmp_path: Path, tiny_data) -> None:
     model = build_hybrid(FRAMES, FEATS)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     data = tiny_data()
@@ -49,7 +41,7 @@ def test_tiny_hybrid_trains_a_step_and_reloads_with_attention(tmp_path: Path) ->
     np.testing.assert_allclose(again.predict_on_batch(data.x_val), model.predict_on_batch(data.x_val), atol=1e-6)
 
 
-def test_training_resumes_from_checkpoint(tmp_path: Path) -> None:
+def test_training_resumes_from_checkpoint(tmp_path: Path, tiny_data) -> None:
     preset = replace(IMPROVED, batch_size=16, augment=replace(IMPROVED.augment, copies_per_epoch=1))
     data = tiny_data()
 
@@ -67,7 +59,7 @@ def test_training_resumes_from_checkpoint(tmp_path: Path) -> None:
     assert [h["epoch"] for h in Checkpoint(tmp_path).state["history"]] == [1, 2]
 
 
-def test_epoch_data_draws_distinct_copies_and_schedule() -> None:
+def test_epoch_data_draws_distinct_copies_and_schedule(tiny_data) -> None:
     data = tiny_data(copies=4)
     preset = replace(IMPROVED, augment=AugmentConfig(noise_copies=4, copies_per_epoch=2))
     x, y = epoch_data(data, preset, 0)
