@@ -35,9 +35,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def keras_flops(model) -> int:
-    """Multiply-adds x 2 of the layers that matter (convolutions, dense, LSTM, attention)."""
+    """Multiply-adds x 2 of the layers that matter (convolutions, dense, LSTM, attention); an ensemble's
+    member models are counted through."""
     total = 0
     for layer in model.layers:
+        if hasattr(layer, "layers"):  # a nested model: an ensemble member
+            total += keras_flops(layer)
+            continue
         kind = type(layer).__name__
         out, inp = layer.output.shape, layer.input.shape if not isinstance(layer.input, list) else None
         if kind == "Conv1D":
