@@ -103,3 +103,17 @@ def test_refresh_card_rewrites_only_the_preset_table(tmp_path: Path) -> None:
     card.write_text("# a card without the table\n")
     with pytest.raises(ValueError, match="no '### Presets compared'"):
         refresh_table(card, reports)
+
+
+def test_card_describes_an_ensemble_by_its_members(tmp_path: Path) -> None:
+    from speechsense.export.card import _architecture, _epochs, _kept
+
+    m = _run_metrics("improved-contrast-x3", 0.93, 40) | {
+        "kept": "mean of members", "best_epoch": [26, 33],
+        "members": [{"member": 0, "best_epoch": 26, "test_accuracy": 0.92},
+                    {"member": 1, "best_epoch": 33, "test_accuracy": 0.91}]}
+    assert _epochs(m) == "38 of 40 (2 members averaged; best 26, 33)"
+    assert _kept(m).startswith("each member's best epoch") and "member 1: epoch 33, test accuracy 91.00%" in _kept(m)
+    assert _architecture(m, 2_000_000).startswith("The mean of 2 CNN + attention-LSTM hybrids")
+    single = _run_metrics("improved", 0.9, 40)
+    assert _kept(single) == "weights of epoch 5 (best) kept" and "hybrids" not in _architecture(single, 10)

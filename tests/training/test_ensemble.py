@@ -44,7 +44,8 @@ def test_combined_model_averages_members_and_exports_with_parity(tmp_path: Path,
     import onnxruntime as ort
 
     proto = keras_to_onnx(again, data.x_train.shape[1], data.x_train.shape[2])
-    onnx_probs = ort.InferenceSession(proto.SerializeToString()).run(None, {"features": data.x_val.astype(np.float32)})[0]
+    x = data.x_val.astype(np.float32)
+    onnx_probs = ort.InferenceSession(proto.SerializeToString()).run(None, {"features": x})[0]
     assert check_parity(probs, onnx_probs).ok
 
 
