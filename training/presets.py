@@ -109,9 +109,10 @@ IMPROVED_CONTRAST = replace(
 IMPROVED_CONTRAST_X3 = replace(
     IMPROVED_CONTRAST,
     name="improved-contrast-x3",
-    description="Three `improved-contrast` models on the same split and features, initialised and shuffled "
-                "with different seeds (member 0 is `improved-contrast` itself); the served model averages "
-                "their probabilities in one graph.",
+    description="Three models of the `improved-contrast` recipe, on the same split and features, initialised "
+                "and shuffled with different seeds (member 0 is `improved-contrast` itself); the served model "
+                "averages their probabilities in one graph. Each member: "
+                + IMPROVED_CONTRAST.description,
     members=3,
 )
 
