@@ -72,7 +72,9 @@ def preset_table(reports_root: Path) -> list[str]:
         "",
         "Each row is read from `reports/<preset>/` (what `speechsense-train` copied there when the run finished). "
         "\"not run\" means no completed run of that preset on that protocol: on the 2-core CPU a `random` run "
-        "takes 30-60 min and five speaker folds 1-2 h, so presets were run in order of promise.",
+        "takes 30-60 min and five speaker folds 1-2 h, so presets were run in order of promise. A speaker mean over "
+        "fewer than 5 folds is not comparable with a 5-fold mean (folds differ by up to 0.15 in UAR): compare "
+        "the same folds, in `reports/<preset>/speaker/fold<k>/metrics.json`.",
     ]
 
 
