@@ -106,15 +106,25 @@ def _speaker_section(speaker: dict) -> list[str]:
 
 def _architecture(m: dict, params: int) -> str:
     n = len(m.get("members") or [])
+    recipes = [x.get("preset", m["preset"]) for x in m.get("members") or []]
+    if n and len(set(recipes)) > 1:
+        which = ", ".join(f"`{r}`" for r in recipes)
+        return (f"The mean of {n} CNN + attention-LSTM hybrids (the study's architecture in Conv1D form) of "
+                f"different recipes ({which}; a member trained on fewer features reads its columns of the "
+                f"input; {params / 1e6:.2f} M parameters in all), in one graph")
     if n:
         return (f"The mean of {n} CNN + attention-LSTM hybrids (the study's architecture in Conv1D form, trained "
                 f"with different seeds; {params / 1e6:.2f} M parameters in all), in one graph")
     return f"CNN + attention-LSTM hybrid (the study's architecture in Conv1D form, {params / 1e6:.2f} M parameters)"
 
 
+def _recipe(member: dict, m: dict) -> str:
+    return f" (`{member['preset']}`)" if member.get("preset", m["preset"]) != m["preset"] else ""
+
+
 def _kept(m: dict) -> str:
     if m.get("members"):
-        members = "; ".join(f"member {x['member']}: epoch {x['best_epoch']}, test accuracy "
+        members = "; ".join(f"member {x['member']}{_recipe(x, m)}: epoch {x['best_epoch']}, test accuracy "
                             f"{_pct(x['test_accuracy'])}" for x in m["members"])
         return f"each member's best epoch on validation UAR kept ({members})"
     return f"weights of epoch {m['best_epoch']} ({m['kept']}) kept"

@@ -68,6 +68,30 @@ class FeatureConfig:
         parts += ([f"contrast{self.contrast_bands}"] if self.contrast_bands else [])
         return "+".join(parts)
 
+    def column_names(self) -> list[str]:
+        """The feature columns in matrix order, named so that equal names mean equal values."""
+        names = [f"mfcc{i}" for i in range(self.n_mfcc)]
+        names += [f"delta{i}" for i in range(self.n_mfcc)] if self.deltas else []
+        names += (["rms"] if self.rms else []) + (["zcr"] if self.zcr else [])
+        # Contrast bands depend on the band count (the top band always ends at Nyquist).
+        if self.contrast_bands:
+            names += [f"contrast{self.contrast_bands}_{i}" for i in range(self.contrast_bands + 1)]
+        return names
+
+    def columns_of(self, other: FeatureConfig) -> list[int]:
+        """Where each of other's columns sits in this config's matrix, so a model trained on other's
+        features can be fed from these; ValueError unless other is a column subset computed identically."""
+        mine, theirs = asdict(self), asdict(other)
+        differ = [k for k in mine if k not in _COLUMN_FIELDS and mine[k] != theirs[k]]
+        if differ:
+            raise ValueError(f"feature configs differ in {', '.join(differ)}: columns are not comparable")
+        names = self.column_names()
+        missing = [n for n in other.column_names() if n not in names]
+        if missing:
+            raise ValueError(f"{other.feature_set} is not a column subset of {self.feature_set}: "
+                             f"{', '.join(missing[:4])} missing")
+        return [names.index(n) for n in other.column_names()]
+
     def to_json(self) -> str:
         data = asdict(self)
         for name in _OPTIONAL_OFF:
@@ -86,6 +110,9 @@ class FeatureConfig:
 
 
 _OPTIONAL_OFF = {"contrast_bands": 0}
+# Which columns exist; every other field changes how each column is computed. MFCC k is the same
+# for any n_mfcc > k (an orthonormal DCT truncated), and each delta row depends only on its MFCC row.
+_COLUMN_FIELDS = {"n_mfcc", "deltas", "rms", "zcr", "contrast_bands"}
 
 
 def prepare_window(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:

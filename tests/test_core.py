@@ -82,6 +82,24 @@ def test_contrast_features_and_backward_compatible_config():
         FeatureConfig(contrast_bands=6)  # 200 Hz * 2**6 is above 8 kHz Nyquist
 
 
+def test_a_column_subset_is_computed_identically_inside_the_superset():
+    full = FeatureConfig(n_mfcc=40, n_mels=40, deltas=True, contrast_bands=5)
+    window = prepare_window(speech_like(2.5, seed=3), full)
+    for sub in (FeatureConfig(n_mfcc=40, n_mels=40), FeatureConfig(n_mfcc=13, n_mels=40, deltas=True),
+                FeatureConfig(n_mfcc=40, n_mels=40, rms=False, zcr=False, contrast_bands=5)):
+        cols = full.columns_of(sub)
+        assert len(cols) == sub.n_features
+        np.testing.assert_allclose(compute_features(window, full)[:, cols], compute_features(window, sub),
+                                   rtol=1e-5, atol=1e-4)
+    assert full.columns_of(full) == list(range(full.n_features))
+    with pytest.raises(ValueError, match="n_mels"):
+        full.columns_of(FeatureConfig(n_mfcc=13, n_mels=64))  # other mel bands: other MFCC values
+    with pytest.raises(ValueError, match="contrast3_0"):
+        full.columns_of(FeatureConfig(n_mfcc=40, n_mels=40, contrast_bands=3))
+    with pytest.raises(ValueError, match="delta"):
+        FeatureConfig(n_mfcc=40, n_mels=40).columns_of(full)
+
+
 def test_prepare_window_trims_pads_and_normalises():
     cfg = FeatureConfig()
     quiet = np.concatenate([np.zeros(8000, np.float32), 0.1 * speech_like(1.0), np.zeros(8000, np.float32)])

@@ -10,20 +10,41 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from speechsense.features import FeatureConfig, Normalizer
 from speechsense.training.presets import Preset
 from speechsense.training.report import evaluate, plot_confusion, publish, short, write_json
 from speechsense.training.train import finish_files, predict, prepare_data, run_member
 
 
-def combine(member_models: list, frames: int, n_features: int):
-    """One model whose output "probabilities" is the mean of the members' probabilities."""
+def combine(member_models: list, frames: int, n_features: int, adapters: list | None = None):
+    """One model whose output "probabilities" is the mean of the members' probabilities; adapters[k],
+    where given, feeds member k its own columns of the input (see ColumnAdapter)."""
     import keras
 
     inp = keras.Input(shape=(frames, n_features), name="features")
-    # Each member is wrapped under its own name: nested models must be uniquely named in one graph.
-    outs = [keras.Model(m.inputs, m.outputs[0], name=f"member{k}")(inp) for k, m in enumerate(member_models)]
+    outs = []
+    for k, m in enumerate(member_models):
+        x = adapters[k](inp) if adapters and adapters[k] is not None else inp
+        # Each member is wrapped under its own name: nested models must be uniquely named in one graph.
+        outs.append(keras.Model(m.inputs, m.outputs[0], name=f"member{k}")(x))
     avg = keras.layers.Average(name="probabilities")(outs)
     return keras.Model(inp, avg, name="ensemble")
+
+
+def adapter_for(config: FeatureConfig, norm: Normalizer, member_dir: Path):
+    """None when the member in member_dir was trained on config's features, else the ColumnAdapter
+    that picks its columns and maps our standardisation (norm) onto the member's own."""
+    from speechsense.training.models import ColumnAdapter
+
+    member_cfg = FeatureConfig.from_json((member_dir / "feature_config.json").read_text())
+    if member_cfg == config:
+        return None
+    cols = config.columns_of(member_cfg)
+    own = Normalizer.from_json((member_dir / "normalizer.json").read_text(), member_cfg.n_features)
+    # x_member = (raw - own.mean) / own.std with raw = x * norm.std + norm.mean
+    scale = norm.std[cols] / own.std
+    shift = (norm.mean[cols] - own.mean) / own.std
+    return ColumnAdapter(cols, scale, shift, name=f"{member_dir.name}_columns")
 
 
 def run_ensemble(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Path, data_root: Path,
@@ -31,10 +52,9 @@ def run_ensemble(preset: Preset, protocol: str, fold: int, epochs: int | None, o
                  members: list[int] | None = None) -> dict | None:
     """Train the requested members (all by default), then combine and report once all are finished."""
     for k in members if members is not None else range(preset.members):
-        if not 0 <= k < preset.members:
-            raise ValueError(f"member {k} out of range: preset {preset.name!r} has {preset.members} members")
-        run_member(preset, protocol, fold, epochs, out / f"member{k}", data_root, cache_dir, workers,
-                   reports / f"member{k}" if reports else None, member=k)
+        recipe, seed_index = preset.member(k)
+        run_member(recipe, protocol, fold, epochs, out / f"member{k}", data_root, cache_dir, workers,
+                   reports / f"member{k}" if reports else None, member=seed_index)
     missing = [k for k in range(preset.members) if not (out / f"member{k}" / "metrics.json").exists()]
     if missing:
         print(f"{out}: members {missing} not finished yet; the ensemble is combined when all are", flush=True)
@@ -54,8 +74,9 @@ def _combine_and_report(preset: Preset, protocol: str, fold: int, out: Path, dat
 
     data = prepare_data(preset, protocol, fold, data_root, cache_dir, workers, augmented=False)
     cfg = preset.features
-    model = combine([load_model(out / f"member{k}" / "model.keras") for k in range(preset.members)],
-                    cfg.frames, cfg.n_features)
+    dirs = [out / f"member{k}" for k in range(preset.members)]
+    model = combine([load_model(d / "model.keras") for d in dirs], cfg.frames, cfg.n_features,
+                    [adapter_for(cfg, data.normalizer, d) for d in dirs])
     val = evaluate(predict(model, data.x_val), data.y_val)
     test = evaluate(predict(model, data.x_test), data.y_test)
     member_metrics = [json.loads((out / f"member{k}" / "metrics.json").read_text()) for k in range(preset.members)]
@@ -67,8 +88,9 @@ def _combine_and_report(preset: Preset, protocol: str, fold: int, out: Path, dat
                "best_epoch": [m["best_epoch"] for m in member_metrics],
                "kept": "mean of members", "skipped_files": data.skipped,
                "training_seconds": sum(m["training_seconds"] for m in member_metrics),
-               "members": [{"member": k, "best_epoch": m["best_epoch"], "val_uar": m["val"]["uar"],
-                            "test_accuracy": m["test"]["accuracy"], "test_uar": m["test"]["uar"]}
+               "members": [{"member": k, "preset": m["preset"], "best_epoch": m["best_epoch"],
+                            "val_uar": m["val"]["uar"], "test_accuracy": m["test"]["accuracy"],
+                            "test_uar": m["test"]["uar"]}
                            for k, m in enumerate(member_metrics)],
                "val": val, "test": test, "history": []}
     plot_confusion(test["confusion"], f"{preset.name} / {data.split.name} test", out / "confusion_test.png")

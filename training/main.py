@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"speaker protocol only: fold 0..{SPEAKER_FOLDS - 1}, a comma list, or 'all' "
                              "(default; folds run in turn, finished folds are skipped, then summary.json)")
     parser.add_argument("--member", default="all",
-                        help="ensemble presets only: member k, a comma list, or 'all' (default; members train "
+                        help="ensemble presets only: member k (from 0), a comma list, or 'all' (default; members train "
                              "in turn into <out>/member<k>, then are combined). Separate processes may train "
                              "different members side by side; the last one to finish combines them")
     parser.add_argument("--epochs", type=int, default=None,

@@ -35,6 +35,30 @@ class AdditiveAttention(layers.Layer):
         return (input_shape[0], input_shape[2])
 
 
+@keras.saving.register_keras_serializable(package="speechsense")
+class ColumnAdapter(layers.Layer):
+    """Feeds an ensemble member trained on a subset of the ensemble's features: takes its columns and
+    re-standardises them from the ensemble's statistics to the member's own, x * scale + shift."""
+
+    def __init__(self, columns, scale, shift, **kwargs):
+        super().__init__(**kwargs)
+        if not len(columns) == len(scale) == len(shift):
+            raise ValueError("columns, scale and shift must have one entry per member feature")
+        self.columns = [int(c) for c in columns]
+        self.scale = [float(v) for v in scale]
+        self.shift = [float(v) for v in shift]
+
+    def call(self, inputs):
+        x = ops.take(inputs, self.columns, axis=-1)
+        return x * ops.convert_to_tensor(self.scale, inputs.dtype) + ops.convert_to_tensor(self.shift, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], len(self.columns))
+
+    def get_config(self):
+        return {**super().get_config(), "columns": self.columns, "scale": self.scale, "shift": self.shift}
+
+
 def _input(frames: int, n_features: int) -> keras.KerasTensor:
     return keras.Input(shape=(frames, n_features), name="features")
 
@@ -109,5 +133,5 @@ def build_model(name: str, frames: int, n_features: int, dropout: float = 0.1) -
 
 
 def load_model(path) -> keras.Model:
-    """A saved .keras model; importing this module registers AdditiveAttention for deserialisation."""
+    """A saved .keras model; importing this module registers our layers for deserialisation."""
     return keras.saving.load_model(path)
