@@ -6,6 +6,7 @@ second run reuses what the first computed and a changed setting never reads stal
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import multiprocessing
@@ -63,12 +64,21 @@ class FeatureStore:
         return self._mem[key]
 
     def _save(self, variant: Variant) -> None:
+        """Write the table atomically, first merging what another run saved since we loaded it: runs of
+        one feature config side by side would otherwise each overwrite the other's clips."""
         table = self._load(variant)
         self.root.mkdir(parents=True, exist_ok=True)
-        paths = sorted(table)
-        tmp = self._file(variant).with_suffix(".tmp.npz")
-        np.savez(tmp, paths=np.array(paths), features=np.stack([table[p] for p in paths]))
-        tmp.replace(self._file(variant))
+        file = self._file(variant)
+        with open(file.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if file.exists():
+                with np.load(file, allow_pickle=False) as data:
+                    for p, feats in zip(data["paths"].tolist(), data["features"], strict=True):
+                        table.setdefault(p, feats)
+            paths = sorted(table)
+            tmp = file.with_suffix(".tmp.npz")
+            np.savez(tmp, paths=np.array(paths), features=np.stack([table[p] for p in paths]))
+            tmp.replace(file)
 
     def ensure(self, paths: list[str], variants: list[Variant]) -> None:
         """Compute and cache every missing (path, variant) pair, a clip's variants in one task."""

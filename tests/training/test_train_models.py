@@ -88,6 +88,18 @@ def test_augmented_copies_only_for_training_clips(speaker_corpus: Path, tmp_path
     assert len(held_out) == 6 and not (held_out & set(data.split.train))
 
 
+def test_stores_side_by_side_keep_each_others_clips(speaker_corpus: Path, tmp_path: Path) -> None:
+    clips = sorted(str(p) for p in speaker_corpus.rglob("*.flac"))[:4]
+    config = FeatureConfig(window_seconds=0.5)
+    first, second = (FeatureStore(tmp_path / "features", config, 1) for _ in range(2))
+    first.get(clips[:1], Variant())  # each store then keeps its own table in memory and saves it
+    second.get(clips[1:2], Variant())
+    first.get(clips[2:3], Variant())
+    second.get(clips[3:], Variant())
+    with np.load(tmp_path / "features" / f"{cache_key(config, Variant())}.npz") as f:
+        assert sorted(f["paths"].tolist()) == clips
+
+
 def test_copies_do_not_depend_on_the_split() -> None:
     v = Variant("noise", 0)
     a = clip_rng("/x/tess/OAF_angry/OAF_back_angry.flac", v).random()
