@@ -105,7 +105,7 @@ def test_refresh_card_rewrites_only_the_preset_table(tmp_path: Path) -> None:
         refresh_table(card, reports)
 
 
-def test_card_describes_an_ensemble_by_its_members(tmp_path: Path) -> None:
+def test_card_describes_an_ensemble_and_a_mixture_by_their_members(tmp_path: Path) -> None:
     from speechsense.export.card import _architecture, _epochs, _kept
 
     m = _run_metrics("improved-contrast-x3", 0.93, 40) | {
@@ -117,3 +117,10 @@ def test_card_describes_an_ensemble_by_its_members(tmp_path: Path) -> None:
     assert _architecture(m, 2_000_000).startswith("The mean of 2 CNN + attention-LSTM hybrids")
     single = _run_metrics("improved", 0.9, 40)
     assert _kept(single) == "weights of epoch 5 (best) kept" and "hybrids" not in _architecture(single, 10)
+    mix = _run_metrics("improved-mix", 0.94, 40) | {
+        "kept": "mean of members", "best_epoch": [26, 30],
+        "members": [{"member": 0, "preset": "improved-contrast", "best_epoch": 26, "test_accuracy": 0.92},
+                    {"member": 1, "preset": "improved", "best_epoch": 30, "test_accuracy": 0.915}]}
+    assert "of different recipes (`improved-contrast`, `improved`;" in _architecture(mix, 2_000_000)
+    assert "member 1 (`improved`): epoch 30, test accuracy 91.50%" in _kept(mix)
+    assert "(`" not in _kept(m)  # copies of one recipe are not named per member
