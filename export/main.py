@@ -36,9 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "Convert a finished speechsense-train run to ONNX (opset 18, input 'features', output "
         "'probabilities'), embed its metadata and measured metrics, and check Keras/ONNX Runtime parity "
         "on the run's real test windows (fails above 1e-4 or on any argmax difference)."))
-    p.add_argument("--run", type=Path, default=REPO / "runs" / "improved-contrast-x3" / "random",
+    p.add_argument("--run", type=Path, default=REPO / "runs" / "improved-mix" / "random",
                    help="random-protocol run folder holding model.keras, metrics.json, normalizer.json, "
-                        "feature_config.json, preset.json (default runs/improved-contrast-x3/random: bundled model)")
+                        "feature_config.json, preset.json (default runs/improved-mix/random: bundled model)")
     p.add_argument("--speaker-runs", type=Path, default=None,
                    help="speaker-protocol folder with fold<k>/metrics.json of the same recipe "
                         "(default runs/<preset>/speaker); every measured fold is summarised")
