@@ -35,6 +35,11 @@ def _clip_features(task: tuple[str, str, list[Variant]]) -> list[np.ndarray]:
     return [window_features(apply_variant(samples, path, v, config.sample_rate), config) for v in variants]
 
 
+def _signature(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_mtime_ns
+
+
 def _warm_up() -> None:
     """Worker start: compile librosa's numba kernels once per process."""
     window_features(np.zeros(16_000, dtype=np.float32), FeatureConfig())
@@ -48,6 +53,8 @@ class FeatureStore:
         self.config = config
         self.workers = workers
         self._mem: dict[str, dict[str, np.ndarray]] = {}
+        # Each save replaces the file, so (inode, mtime) tells whether another run saved since we last did.
+        self._seen: dict[str, tuple[int, int]] = {}
 
     def _file(self, variant: Variant) -> Path:
         return self.root / f"{cache_key(self.config, variant)}.npz"
@@ -58,6 +65,7 @@ class FeatureStore:
             f = self._file(variant)
             table: dict[str, np.ndarray] = {}
             if f.exists():
+                self._seen[key] = _signature(f)
                 with np.load(f, allow_pickle=False) as data:
                     table = dict(zip(data["paths"].tolist(), data["features"], strict=True))
             self._mem[key] = table
@@ -68,10 +76,11 @@ class FeatureStore:
         one feature config side by side would otherwise each overwrite the other's clips."""
         table = self._load(variant)
         self.root.mkdir(parents=True, exist_ok=True)
-        file = self._file(variant)
+        file, key = self._file(variant), cache_key(self.config, variant)
         with open(file.with_suffix(".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-            if file.exists():
+            # Read back only what changed since we last saw it (usually nothing: no 400 MB re-read).
+            if file.exists() and _signature(file) != self._seen.get(key):
                 with np.load(file, allow_pickle=False) as data:
                     for p, feats in zip(data["paths"].tolist(), data["features"], strict=True):
                         table.setdefault(p, feats)
@@ -79,6 +88,7 @@ class FeatureStore:
             tmp = file.with_suffix(".tmp.npz")
             np.savez(tmp, paths=np.array(paths), features=np.stack([table[p] for p in paths]))
             tmp.replace(file)
+            self._seen[key] = _signature(file)
 
     def ensure(self, paths: list[str], variants: list[Variant]) -> None:
         """Compute and cache every missing (path, variant) pair, a clip's variants in one task."""

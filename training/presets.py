@@ -148,10 +148,7 @@ IMPROVED_MIX = replace(
     description="Two models averaged in one graph: one of the `improved-contrast` recipe on all the features "
                 "(40 MFCCs + deltas + RMS + ZCR + spectral contrast in 5 octave bands), one of the `improved` "
                 "recipe on its 42 of those columns (40 MFCCs + RMS + ZCR, re-standardised in the graph). Both "
-                "recipes: AdamW (lr 1e-3, wd 1e-4) with 2-epoch warm-up + cosine decay, batch 64, dropout 0.15, "
-                "early stopping on validation UAR (patience 15, best weights restored), balanced class "
-                "weights, an augmentation pool per clip (2 x AWGN 15-30 dB, 2 x speed 0.9/1.1 + AWGN; two "
-                "copies drawn per clip per epoch) and light SpecAugment-style masks.",
+                "recipes: " + IMPROVED.description.replace("40 MFCCs (from 40 mel bands) + RMS + ZCR per frame, ", ""),
     members=2,
     mixture=(IMPROVED_CONTRAST, IMPROVED),
 )
