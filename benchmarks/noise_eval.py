@@ -1,8 +1,9 @@
-"""Does per-window noise reduction help on noisy audio? Accuracy of a served model, measured.
+"""How well does a served model hold up in noise, and does noise reduction help? Measured.
 
-Takes the test clips of the `random` protocol (never trained on), adds white noise at several
-SNRs, and scores each clip through the serving path (prepare + features + standardise +
-ONNX Runtime) with and without the server's noise reduction (noisereduce, stationary).
+Takes the test clips of the `random` protocol (never trained on), adds noise at several SNRs, and
+scores each clip through the serving path (prepare + features + standardise + ONNX Runtime), with
+and without the server's noise reduction (noisereduce, stationary). White noise is the kind that
+training augmentation adds; pink noise and babble (other test clips talking at once) are held out.
     python benchmarks/noise_eval.py --model models/speechsense-hybrid.onnx --json runs/<preset>/random/noise.json
 With --json the rows are also saved there; speechsense-export puts them in the model card.
 """
@@ -28,11 +29,55 @@ from speechsense.training.splits import make_split
 REPO = Path(__file__).resolve().parent.parent
 
 
-def noisy(samples: np.ndarray, snr_db: float | None, rng: np.random.Generator) -> np.ndarray:
+NOISES = ("white", "pink", "babble")
+BABBLE_TALKERS = 6
+
+
+def noise_like(kind: str, n: int, rng: np.random.Generator, pool: list[np.ndarray]) -> np.ndarray:
+    """n samples of unit-power noise. White is what training adds; pink (1/f, weighted to low
+    frequencies like room and traffic hum) and babble (several other test clips summed) are not."""
+    if kind == "white":
+        x = rng.standard_normal(n)
+    elif kind == "pink":
+        spectrum = np.fft.rfft(rng.standard_normal(n))
+        spectrum /= np.sqrt(np.maximum(np.arange(spectrum.size), 1.0))
+        x = np.fft.irfft(spectrum, n)
+    elif kind == "babble":
+        x = np.zeros(n)
+        for k in rng.choice(len(pool), BABBLE_TALKERS, replace=False):
+            talker = np.resize(pool[k], n)  # tiled when shorter than the clip
+            x += talker / max(float(np.sqrt(np.mean(talker.astype(np.float64) ** 2))), 1e-9)
+    else:
+        raise ValueError(f"unknown noise {kind!r}; expected one of {', '.join(NOISES)}")
+    return x / max(float(np.sqrt(np.mean(x ** 2))), 1e-12)
+
+
+def noisy(samples: np.ndarray, kind: str, snr_db: float | None, rng: np.random.Generator,
+          pool: list[np.ndarray]) -> np.ndarray:
     if snr_db is None:
         return samples
     power = float(np.mean(samples.astype(np.float64) ** 2))
-    return (samples + rng.standard_normal(samples.size) * np.sqrt(power / 10 ** (snr_db / 10))).astype(np.float32)
+    noise = noise_like(kind, samples.size, rng, pool)
+    return (samples + noise * np.sqrt(power / 10 ** (snr_db / 10))).astype(np.float32)
+
+
+def score(model: EmotionModel, audio: list[np.ndarray], y: np.ndarray, kind: str, snr: float | None,
+          nr: bool) -> dict:
+    """Accuracy and UAR of the test clips with one kind of noise at one SNR, through the serving path."""
+    meta = model.meta
+    rng = np.random.default_rng(0)
+    feats = []
+    for i, a in enumerate(audio):
+        # A clip is never mixed into its own babble.
+        x = noisy(a, kind, snr, rng, audio[:i] + audio[i + 1:])
+        if nr:
+            x = reduce_noise(x, meta.feature_config.sample_rate)
+        feats.append(meta.normalizer.apply(window_features(x, meta.feature_config)))
+    probs = np.concatenate([model.predict(np.stack(feats[i:i + 64])) for i in range(0, len(feats), 64)])
+    m = evaluate(probs, y)
+    return {"noise": kind if snr is not None else "none", "snr_db": snr if snr is not None else "clean",
+            "noise_reduction": nr, "clips": len(audio), "accuracy": round(m["accuracy"], 4),
+            "uar": round(m["uar"], 4)}
 
 
 def main() -> None:
@@ -40,33 +85,27 @@ def main() -> None:
     p.add_argument("--model", type=Path, default=REPO / "models" / "speechsense-hybrid.onnx")
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "datasets")
     p.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0, 5.0])
+    p.add_argument("--noise", choices=NOISES, nargs="+", default=list(NOISES),
+                   help="kinds of noise (default all; training augmentation adds white noise only)")
+    p.add_argument("--reduction-noise", choices=NOISES, nargs="*", default=["white"],
+                   help="kinds also scored with the server's noise reduction on (default white)")
     p.add_argument("--limit", type=int, default=400, help="test clips to use")
     p.add_argument("--json", type=Path, default=None, help="also write the rows here (read by the model card)")
     args = p.parse_args()
     model = EmotionModel(args.model, EngineOptions())
-    meta = model.meta
     clips = load_manifest(args.data, REPO / "cache" / "manifest.json").clips
     test = [clips[i] for i in make_split(clips, "random").test][: args.limit]
     y = np.array([label_index(c.label) for c in test])
-    audio = [load_file(c.path, meta.feature_config.sample_rate) for c in test]
+    audio = [load_file(c.path, model.meta.feature_config.sample_rate) for c in test]
+    cases = [("white", None, False), ("white", None, True)]
+    cases += [(kind, snr, nr) for kind in args.noise for snr in args.snr
+              for nr in ((False, True) if kind in args.reduction_noise else (False,))]
     rows = []
-    for snr in [None, *args.snr]:
-        for nr in (False, True):
-            rng = np.random.default_rng(0)
-            feats = []
-            for a in audio:
-                x = noisy(a, snr, rng)
-                if nr:
-                    x = reduce_noise(x, meta.feature_config.sample_rate)
-                feats.append(meta.normalizer.apply(window_features(x, meta.feature_config)))
-            probs = np.concatenate([model.predict(np.stack(feats[i:i + 64])) for i in range(0, len(feats), 64)])
-            m = evaluate(probs, y)
-            rows.append({"snr_db": snr if snr is not None else "clean", "noise_reduction": nr,
-                         "clips": len(test), "accuracy": round(m["accuracy"], 4), "uar": round(m["uar"], 4)})
-            print(json.dumps(rows[-1]), flush=True)
+    for kind, snr, nr in cases:
+        rows.append(score(model, audio, y, kind, snr, nr))
+        print(json.dumps(rows[-1]), flush=True)
     if args.json:
         args.json.write_text(json.dumps({"model": str(args.model), "rows": rows}, indent=1))
-
 
 if __name__ == "__main__":
     main()

@@ -200,6 +200,13 @@ class Normalizer:
     def apply(self, features: np.ndarray) -> np.ndarray:
         return ((features - self.mean) / self.std).astype(np.float32, copy=False)
 
+    def apply_inplace(self, features: np.ndarray) -> None:
+        """apply() into a float32 array itself, for training sets too large to copy."""
+        if features.dtype != np.float32:
+            raise TypeError(f"apply_inplace needs float32 features, got {features.dtype}")
+        features -= self.mean
+        features /= self.std
+
     def to_json(self) -> str:
         return json.dumps({"mean": self.mean.tolist(), "std": self.std.tolist()})
 

@@ -71,6 +71,17 @@ class FeatureStore:
             self._mem[key] = table
         return self._mem[key]
 
+    def _known(self, variant: Variant):
+        """The clip paths a variant's table holds, reading only the path list when it is not loaded."""
+        key = cache_key(self.config, variant)
+        if key in self._mem:
+            return self._mem[key].keys()
+        f = self._file(variant)
+        if not f.exists():
+            return set()
+        with np.load(f, allow_pickle=False) as data:  # .npz members load lazily: features stay on disk
+            return set(data["paths"].tolist())
+
     def _save(self, variant: Variant) -> None:
         """Write the table atomically, first merging what another run saved since we loaded it: runs of
         one feature config side by side would otherwise each overwrite the other's clips."""
@@ -94,9 +105,9 @@ class FeatureStore:
         """Compute and cache every missing (path, variant) pair, a clip's variants in one task."""
         todo: dict[str, list[Variant]] = {}
         for v in variants:
-            table = self._load(v)
+            known = self._known(v)
             for p in paths:
-                if p not in table:
+                if p not in known:
                     todo.setdefault(p, []).append(v)
         if not todo:
             return
@@ -115,6 +126,11 @@ class FeatureStore:
         ctx = multiprocessing.get_context("spawn")  # never fork a process that has TensorFlow loaded
         with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_warm_up) as pool:
             return list(pool.map(_clip_features, tasks, chunksize=16))
+
+    def forget(self, variant: Variant) -> None:
+        """Drop a variant's table from memory (it stays on disk): callers that have stacked what they
+        need free hundreds of MB per variant."""
+        self._mem.pop(cache_key(self.config, variant), None)
 
     def get(self, paths: list[str], variant: Variant) -> np.ndarray:
         """(n, frames, features) for paths, computing what is missing."""

@@ -82,14 +82,25 @@ def prepare_data(preset: Preset, protocol: str, fold: int, data_root: Path, cach
     store.ensure(paths["train"] + paths["val"] + paths["test"], [Variant()])
     variants = preset.augment.variants() if augmented else []
     store.ensure(paths["train"], variants)  # after the split: train clips only
-    raw = {part: store.get(p, Variant()) for part, p in paths.items()}
-    norm = Normalizer.fit(raw["train"])
-    aug = np.stack([norm.apply(store.get(paths["train"], v)) for v in variants]) if variants else None
+    # One cache table in memory at a time, standardised in place: a speaker fold of 88 features would
+    # otherwise peak at 2.7x what it keeps (5.5 GB for 2 GB).
+    x = {part: store.get(p, Variant()) for part, p in paths.items()}
+    store.forget(Variant())
+    norm = Normalizer.fit(x["train"])
+    for arr in x.values():
+        norm.apply_inplace(arr)
+    aug = None
+    if variants:
+        aug = np.empty((len(variants), *x["train"].shape), np.float32)
+        for k, v in enumerate(variants):
+            aug[k] = store.get(paths["train"], v)
+            store.forget(v)
+            norm.apply_inplace(aug[k])
     print(f"features ready in {time.time() - t0:.0f} s: train {len(paths['train'])} clips "
           f"(+{len(variants)} augmented copies each), val {len(paths['val'])}, test {len(paths['test'])}",
           flush=True)
-    return Data(norm.apply(raw["train"]), labels["train"], aug, norm.apply(raw["val"]), labels["val"],
-                norm.apply(raw["test"]), labels["test"], norm, split, len(manifest.skipped))
+    return Data(x["train"], labels["train"], aug, x["val"], labels["val"], x["test"], labels["test"], norm,
+                split, len(manifest.skipped))
 
 
 def make_optimizer(preset: Preset):

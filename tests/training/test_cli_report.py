@@ -85,6 +85,18 @@ def test_card_compares_presets_and_reproduces_the_measured_commands(tmp_path: Pa
     section = "\n".join(_noise_section(runs / "alpha" / "random"))
     assert "| clean | 90.00% | 80.00% |" in section and "| 10 dB | 85.00% | 70.00% |" in section
     assert "hurts at every level" in section
+    (runs / "alpha" / "random" / "noise.json").write_text(json.dumps({"rows": [
+        {"noise": "none", "snr_db": "clean", "noise_reduction": False, "clips": 400, "accuracy": 0.9},
+        {"noise": "none", "snr_db": "clean", "noise_reduction": True, "clips": 400, "accuracy": 0.8},
+        {"noise": "white", "snr_db": 10.0, "noise_reduction": False, "clips": 400, "accuracy": 0.85},
+        {"noise": "white", "snr_db": 10.0, "noise_reduction": True, "clips": 400, "accuracy": 0.87},
+        {"noise": "pink", "snr_db": 10.0, "noise_reduction": False, "clips": 400, "accuracy": 0.6},
+        {"noise": "pink", "snr_db": 5.0, "noise_reduction": False, "clips": 400, "accuracy": 0.5}]}))
+    section = "\n".join(_noise_section(runs / "alpha" / "random"))
+    assert "| SNR | white noise | pink noise | white + `--noise-reduction` |" in section
+    assert "| clean | 90.00% | 90.00% | 80.00% |" in section
+    assert "| 10 dB | 85.00% | 60.00% | 87.00% |" in section and "| 5 dB | - | 50.00% | - |" in section
+    assert "does not help at every level" in section
 
 
 def test_refresh_card_rewrites_only_the_preset_table(tmp_path: Path) -> None:
