@@ -1,9 +1,9 @@
 """How well does a served model hold up in noise, and does noise reduction help? Measured.
 
-Takes the test clips of the `random` protocol (never trained on), adds noise at several SNRs, and
+Takes the test (or validation) clips of the `random` protocol (never trained on), adds noise at several SNRs, and
 scores each clip through the serving path (prepare + features + standardise + ONNX Runtime), with
 and without the server's noise reduction (noisereduce, stationary). White noise is the kind that
-training augmentation adds; pink noise and babble (other test clips talking at once) are held out.
+training augmentation adds; pink noise and babble (other clips of the same part talking at once) are held out.
     python benchmarks/noise_eval.py --model models/speechsense-hybrid.onnx --json runs/<preset>/random/noise.json
 With --json the rows are also saved there; speechsense-export puts them in the model card.
 """
@@ -35,7 +35,7 @@ BABBLE_TALKERS = 6
 
 def noise_like(kind: str, n: int, rng: np.random.Generator, pool: list[np.ndarray]) -> np.ndarray:
     """n samples of unit-power noise. White is what training adds; pink (1/f, weighted to low
-    frequencies like room and traffic hum) and babble (several other test clips summed) are not."""
+    frequencies like room and traffic hum) and babble (several other clips summed) are not."""
     if kind == "white":
         x = rng.standard_normal(n)
     elif kind == "pink":
@@ -63,7 +63,7 @@ def noisy(samples: np.ndarray, kind: str, snr_db: float | None, rng: np.random.G
 
 def score(model: EmotionModel, audio: list[np.ndarray], y: np.ndarray, kind: str, snr: float | None,
           nr: bool) -> dict:
-    """Accuracy and UAR of the test clips with one kind of noise at one SNR, through the serving path."""
+    """Accuracy and UAR of the clips with one kind of noise at one SNR, through the serving path."""
     meta = model.meta
     rng = np.random.default_rng(0)
     feats = []
@@ -89,12 +89,14 @@ def main() -> None:
                    help="kinds of noise (default all; training augmentation adds white noise only)")
     p.add_argument("--reduction-noise", choices=NOISES, nargs="*", default=["white"],
                    help="kinds also scored with the server's noise reduction on (default white)")
-    p.add_argument("--limit", type=int, default=400, help="test clips to use")
+    p.add_argument("--part", choices=("val", "test"), default="test",
+                   help="clips of the `random` split to score (default test; choose models on val)")
+    p.add_argument("--limit", type=int, default=400, help="clips to use")
     p.add_argument("--json", type=Path, default=None, help="also write the rows here (read by the model card)")
     args = p.parse_args()
     model = EmotionModel(args.model, EngineOptions())
     clips = load_manifest(args.data, REPO / "cache" / "manifest.json").clips
-    test = [clips[i] for i in make_split(clips, "random").test][: args.limit]
+    test = [clips[i] for i in getattr(make_split(clips, "random"), args.part)][: args.limit]
     y = np.array([label_index(c.label) for c in test])
     audio = [load_file(c.path, model.meta.feature_config.sample_rate) for c in test]
     cases = [("white", None, False), ("white", None, True)]
@@ -105,7 +107,7 @@ def main() -> None:
         rows.append(score(model, audio, y, kind, snr, nr))
         print(json.dumps(rows[-1]), flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"model": str(args.model), "rows": rows}, indent=1))
+        args.json.write_text(json.dumps({"model": str(args.model), "part": args.part, "rows": rows}, indent=1))
 
 if __name__ == "__main__":
     main()

@@ -237,7 +237,8 @@ def _noise_section(run: Path) -> list[str]:
     levels = list(dict.fromkeys(r["snr_db"] for r in rows if r["snr_db"] != "clean"))
     header = [f"{k} noise" for k in kinds] + [f"{k} + `--noise-reduction`" for k in reduced]
     lines = ["", "## Noise and noise reduction", "",
-             f"Measured with `python benchmarks/noise_eval.py` on the {rows[0]['clips']} `random` test clips, "
+             f"Measured with `python benchmarks/noise_eval.py` on the {rows[0]['clips']} `random` "
+             f"{'validation' if noise.get('part') == 'val' else 'test'} clips, "
              "noise added at the SNR shown, scored through the server's own path. Training adds white noise; "
              "pink noise and babble (six other test clips at once) are kinds it never saw.", "",
              "| SNR | " + " | ".join(header) + " |", "| --- |" + " --- |" * len(header)]
