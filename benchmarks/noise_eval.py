@@ -99,7 +99,7 @@ def main() -> None:
     test = [clips[i] for i in getattr(make_split(clips, "random"), args.part)][: args.limit]
     y = np.array([label_index(c.label) for c in test])
     audio = [load_file(c.path, model.meta.feature_config.sample_rate) for c in test]
-    cases = [("white", None, False), ("white", None, True)]
+    cases = [("white", None, False)] + ([("white", None, True)] if args.reduction_noise else [])
     cases += [(kind, snr, nr) for kind in args.noise for snr in args.snr
               for nr in ((False, True) if kind in args.reduction_noise else (False,))]
     rows = []
