@@ -242,12 +242,14 @@ def _noise_section(run: Path) -> list[str]:
              "noise added at the SNR shown, scored through the server's own path. Training adds white noise; "
              "pink noise and babble (six other test clips at once) are kinds it never saw.", "",
              "| SNR | " + " | ".join(header) + " |", "| --- |" + " --- |" * len(header)]
-    lines.append("| clean | " + " | ".join([_pct(clean[False])] * len(kinds) + [_pct(clean[True])] * len(reduced))
-                 + " |")
+    lines.append("| clean | " + " | ".join([_pct(clean[False])] * len(kinds)
+                                           + [_pct(clean[True]) for _ in reduced]) + " |")
     for level in levels:
         cells = [acc.get((k, level, False)) for k in kinds] + [acc.get((k, level, True)) for k in reduced]
         lines.append(f"| {level:g} dB | " + " | ".join("-" if a is None else _pct(a) for a in cells) + " |")
     pairs = [(a, acc[(k, lv, False)]) for (k, lv, nr), a in acc.items() if nr and (k, lv, False) in acc]
+    if not pairs:
+        return lines
     hurts = all(on < off for on, off in pairs)
     lines += ["", "Noise reduction (noisereduce, stationary spectral gating, as in the study's live loop) "
               + ("hurts at every level, since the model never saw denoised audio; the server leaves it off by "

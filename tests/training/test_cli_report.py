@@ -97,6 +97,12 @@ def test_card_compares_presets_and_reproduces_the_measured_commands(tmp_path: Pa
     assert "| clean | 90.00% | 90.00% | 80.00% |" in section
     assert "| 10 dB | 85.00% | 60.00% | 87.00% |" in section and "| 5 dB | - | 50.00% | - |" in section
     assert "does not help at every level" in section
+    (runs / "alpha" / "random" / "noise.json").write_text(json.dumps({"part": "val", "rows": [
+        {"noise": "none", "snr_db": "clean", "noise_reduction": False, "clips": 400, "accuracy": 0.9},
+        {"noise": "babble", "snr_db": 10.0, "noise_reduction": False, "clips": 400, "accuracy": 0.7}]}))
+    section = "\n".join(_noise_section(runs / "alpha" / "random"))
+    assert "validation clips" in section and "| clean | 90.00% |\n| 10 dB | 70.00% |" in section
+    assert "Noise reduction" not in section
 
 
 def test_refresh_card_rewrites_only_the_preset_table(tmp_path: Path) -> None:
