@@ -54,6 +54,7 @@ def main() -> None:
     p.add_argument("--preset", default="improved-contrast", help="whose cached clean features to use")
     p.add_argument("--sizes", default="2,4,8,12,16", help="numbers of RAVDESS training actors")
     p.add_argument("--draws", type=int, default=3, help="random draws of actors per size (1 at the full 16)")
+    p.add_argument("--without-tess", action="store_true", help="leave TESS out of training (the protocol keeps it)")
     p.add_argument("--cache", type=Path, default=REPO / "cache")
     args = p.parse_args()
     preset = get_preset(args.preset)
@@ -75,8 +76,8 @@ def main() -> None:
             uars = []
             for d in range(draws):
                 chosen = draw_actors(pool, k, np.random.default_rng(1000 * fold + d))
-                train = np.array([i for i in split.train + split.val
-                                  if clips[i].corpus != "ravdess" or clips[i].speaker in chosen])
+                train = np.array([i for i in split.train + split.val if clips[i].speaker in chosen
+                                  or (clips[i].corpus != "ravdess" and not args.without_tess)])
                 model = make_pipeline(StandardScaler(), SVC(C=10, gamma="scale")).fit(x[train], y[train])
                 uars.append(balanced_accuracy_score(y[test], model.predict(x[test])))
             per_fold.append(float(np.mean(uars)))
