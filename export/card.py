@@ -240,7 +240,7 @@ def _noise_section(run: Path) -> list[str]:
              f"Measured with `python benchmarks/noise_eval.py` on the {rows[0]['clips']} `random` "
              f"{'validation' if noise.get('part') == 'val' else 'test'} clips, "
              "noise added at the SNR shown, scored through the server's own path. Training adds white noise; "
-             "pink noise and babble (six other test clips at once) are kinds it never saw.", "",
+             "pink noise and babble (six other clips at once) are kinds it never saw.", "",
              "| SNR | " + " | ".join(header) + " |", "| --- |" + " --- |" * len(header)]
     lines.append("| clean | " + " | ".join([_pct(clean[False])] * len(kinds)
                                            + [_pct(clean[True]) for _ in reduced]) + " |")
@@ -255,6 +255,7 @@ def _noise_section(run: Path) -> list[str]:
               + ("hurts at every level, since the model never saw denoised audio; the server leaves it off by "
                  "default." if hurts else "does not help at every level; the server leaves it off by default.")]
     return lines
+
 
 LIMITS = [
     "- Acted, read English speech only (two fixed RAVDESS sentences, TESS single words in a carrier "

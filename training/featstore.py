@@ -10,6 +10,7 @@ import fcntl
 import hashlib
 import logging
 import multiprocessing
+from collections.abc import Collection
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -71,7 +72,7 @@ class FeatureStore:
             self._mem[key] = table
         return self._mem[key]
 
-    def _known(self, variant: Variant):
+    def _known(self, variant: Variant) -> Collection[str]:
         """The clip paths a variant's table holds, reading only the path list when it is not loaded."""
         key = cache_key(self.config, variant)
         if key in self._mem:
