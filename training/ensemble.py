@@ -49,12 +49,13 @@ def adapter_for(config: FeatureConfig, norm: Normalizer, member_dir: Path):
 
 def run_ensemble(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Path, data_root: Path,
                  cache_dir: Path, workers: int = 2, reports: Path | None = None,
-                 members: list[int] | None = None) -> dict | None:
+                 members: list[int] | None = None, refit_from: Path | None = None) -> dict | None:
     """Train the requested members (all by default), then combine and report once all are finished."""
     for k in members if members is not None else range(preset.members):
         recipe, seed_index = preset.member(k)
         run_member(recipe, protocol, fold, epochs, out / f"member{k}", data_root, cache_dir, workers,
-                   reports / f"member{k}" if reports else None, member=seed_index)
+                   reports / f"member{k}" if reports else None, member=seed_index,
+                   refit_from=refit_from / f"member{k}" if refit_from else None)
     missing = [k for k in range(preset.members) if not (out / f"member{k}" / "metrics.json").exists()]
     if missing:
         print(f"{out}: members {missing} not finished yet; the ensemble is combined when all are", flush=True)
@@ -87,6 +88,7 @@ def _combine_and_report(preset: Preset, protocol: str, fold: int, out: Path, dat
                "max_epochs": max(m["max_epochs"] for m in member_metrics),
                "best_epoch": [m["best_epoch"] for m in member_metrics],
                "kept": "mean of members", "skipped_files": data.skipped,
+               "val_in_training": protocol == "random-full",
                "training_seconds": sum(m["training_seconds"] for m in member_metrics),
                "members": [{"member": k, "preset": m["preset"], "best_epoch": m["best_epoch"],
                             "val_uar": m["val"]["uar"], "test_accuracy": m["test"]["accuracy"],

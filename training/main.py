@@ -26,7 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"training recipe (default improved). {presets}")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="random",
                         help="evaluation split: 'random' = the study's stratified 80/10/10 over all clips "
-                             "(speakers shared); 'speaker' = 5-fold by RAVDESS actor (2 male + 2 female per "
+                             "(speakers shared); 'random-full' = random's train + validation clips, trained "
+                             "to the epoch a finished random run kept, scored on random's test clips (the "
+                             "shipped model); 'speaker' = 5-fold by RAVDESS actor (2 male + 2 female per "
                              "test fold), TESS in training only (default random)")
     parser.add_argument("--fold", default="all",
                         help=f"speaker protocol only: fold 0..{SPEAKER_FOLDS - 1}, a comma list, or 'all' "
@@ -35,6 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="ensemble presets only: member k (from 0), a comma list, or 'all' (default; members train "
                              "in turn into <out>/member<k>, then are combined). Separate processes may train "
                              "different members side by side; the last one to finish combines them")
+    parser.add_argument("--refit-from", type=Path, default=None,
+                        help="random-full only: the finished random run whose kept epoch (per member) the refit "
+                             "trains to (default runs/<preset>/random)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="maximum epochs (default: the preset's); also sets the length of a cosine schedule")
     parser.add_argument("--out", type=Path, default=None,
@@ -90,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or REPO / "runs" / preset.name / args.protocol
     reports = args.reports / preset.name / args.protocol
     members = _members(args.member, preset)
-    if args.protocol == "random":
+    if args.protocol == "random-full":
+        refit_from = args.refit_from or REPO / "runs" / preset.name / "random"
+        train.run(preset, "random-full", 0, args.epochs, out, data_root, args.cache, args.workers, reports, members,
+                  refit_from)
+    elif args.protocol == "random":
         train.run(preset, "random", 0, args.epochs, out, data_root, args.cache, args.workers, reports, members)
     else:
         train.run_speaker(preset, _folds(args.fold), args.epochs, out, data_root, args.cache, args.workers,

@@ -1,6 +1,8 @@
 """Evaluation protocols as named, seeded, reproducible splits of the manifest.
 
 - `random`: the study's protocol, stratified 80/10/10 over all clips (speakers shared).
+- `random-full`: the same split with the validation clips moved into training, for refitting a recipe
+  whose epoch count `random` chose; its test clips are `random`'s, its "validation" is training data.
 - `speaker`: 5 folds over RAVDESS actors 1-20, each test fold 2 male + 2 female actors;
   validation actors (1 male + 1 female) drawn from the remaining training actors; TESS
   always in training. Augmented copies are chosen from the train part only, after the split.
@@ -15,7 +17,7 @@ from sklearn.model_selection import train_test_split
 
 from speechsense.training.corpora import Clip
 
-PROTOCOLS = ("random", "speaker")
+PROTOCOLS = ("random", "random-full", "speaker")
 SPEAKER_FOLDS = 5
 SPEAKER_ACTORS = range(1, 21)
 
@@ -81,6 +83,9 @@ def make_split(clips: list[Clip], protocol: str, fold: int = 0, seed: int = 42) 
     """The split for a protocol name."""
     if protocol == "random":
         return random_split(clips, seed)
+    if protocol == "random-full":
+        rnd = random_split(clips, seed)
+        return Split("random-full", tuple(sorted(rnd.train + rnd.val)), rnd.val, rnd.test)
     if protocol == "speaker":
         return speaker_split(clips, fold, seed)
     raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")

@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -199,11 +199,13 @@ def _is_better(state: dict, val: dict) -> bool:
                                                val["cross_entropy"] < state["best_ce"])
 
 
-def fit(model, data: Data, preset: Preset, epochs: int, ckpt: Checkpoint, member: int = 0) -> None:
-    """Epoch loop with per-epoch progress, checkpoints, and early stopping on validation UAR."""
+def fit(model, data: Data, preset: Preset, epochs: int, ckpt: Checkpoint, member: int = 0,
+        stop: int | None = None) -> None:
+    """Epoch loop with per-epoch progress, checkpoints, and early stopping on validation UAR; `stop` ends
+    it early at a fixed epoch while the schedule still spans `epochs` (a refit)."""
     st = ckpt.state
     weights = class_weights(data.y_train) if preset.class_weights else None
-    for epoch in range(st["epochs_done"], epochs):
+    for epoch in range(st["epochs_done"], stop or epochs):
         if preset.early_stopping and st["bad_epochs"] >= preset.patience:
             print(f"early stop: no val UAR gain in {preset.patience} epochs", flush=True)
             break
@@ -231,38 +233,58 @@ def fit(model, data: Data, preset: Preset, epochs: int, ckpt: Checkpoint, member
 
 def run(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Path, data_root: Path,
         cache_dir: Path, workers: int = 2, reports: Path | None = None,
-        members: list[int] | None = None) -> dict | None:
+        members: list[int] | None = None, refit_from: Path | None = None) -> dict | None:
     """Train one split to completion (resuming if interrupted), write its report folder, and copy the
     report's light files to `reports` when given. An ensemble preset trains its members (all, or the
-    listed ones) and then combines them; None while members are still missing."""
+    listed ones) and then combines them; None while members are still missing. `refit_from`: the
+    finished `random` run whose kept epoch a `random-full` refit trains to (see refit_plan)."""
     if preset.members > 1:
         from speechsense.training.ensemble import run_ensemble
 
-        return run_ensemble(preset, protocol, fold, epochs, out, data_root, cache_dir, workers, reports, members)
-    return run_member(preset, protocol, fold, epochs, out, data_root, cache_dir, workers, reports)
+        return run_ensemble(preset, protocol, fold, epochs, out, data_root, cache_dir, workers, reports, members,
+                            refit_from)
+    return run_member(preset, protocol, fold, epochs, out, data_root, cache_dir, workers, reports,
+                      refit_from=refit_from)
 
 
 def run_member(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Path, data_root: Path,
-               cache_dir: Path, workers: int = 2, reports: Path | None = None, member: int = 0) -> dict:
+               cache_dir: Path, workers: int = 2, reports: Path | None = None, member: int = 0,
+               refit_from: Path | None = None) -> dict:
     """One model of a split (a single preset's only model, or an ensemble's member k), kept once finished."""
     out.mkdir(parents=True, exist_ok=True)
     if (out / "metrics.json").exists():
         print(f"{out} is complete; metrics.json kept (delete the folder to retrain)", flush=True)
         metrics = json.loads((out / "metrics.json").read_text())
     else:
-        metrics = _train(preset, protocol, fold, epochs, out, data_root, cache_dir, workers, member)
+        metrics = _train(preset, protocol, fold, epochs, out, data_root, cache_dir, workers, member, refit_from)
     if reports is not None:
         publish(out, reports)
     return metrics
 
 
+def refit_plan(preset: Preset, protocol: str, epochs: int | None, refit_from: Path | None,
+               ) -> tuple[Preset, int, int | None]:
+    """(recipe, schedule length, stop epoch) of a run. A `random-full` refit has no held-out validation
+    to stop on, so it repeats its `random` run's schedule and stops at the epoch that run kept."""
+    if protocol != "random-full":
+        return preset, epochs or preset.epochs, None
+    if refit_from is None or not (refit_from / "metrics.json").is_file():
+        raise ValueError(f"a random-full refit of {preset.name!r} needs its finished random run "
+                         f"(metrics.json in {refit_from}): train --protocol random first")
+    chosen = json.loads((refit_from / "metrics.json").read_text())
+    if chosen["preset"] != preset.name:
+        raise ValueError(f"{refit_from} is a run of {chosen['preset']!r}, not {preset.name!r}")
+    stop = chosen["best_epoch"] if chosen["kept"] == "best" else chosen["epochs_run"]
+    return replace(preset, early_stopping=False), chosen["max_epochs"], stop
+
+
 def _train(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Path, data_root: Path,
-           cache_dir: Path, workers: int, member: int = 0) -> dict:
+           cache_dir: Path, workers: int, member: int = 0, refit_from: Path | None = None) -> dict:
     import keras
 
     from speechsense.training.models import build_model
 
-    epochs = epochs or preset.epochs
+    preset, epochs, stop = refit_plan(preset, protocol, epochs, refit_from)
     keras.utils.set_random_seed(preset.seed + fold + MEMBER_SEED_STRIDE * member)
     data = prepare_data(preset, protocol, fold, data_root, cache_dir, workers)
     cfg = preset.features
@@ -276,8 +298,9 @@ def _train(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Pa
     ckpt = Checkpoint(out)
     model = ckpt.load_model(build)
     print(f"{preset.name} / {data.split.name}{f' / member {member}' if preset.members > 1 else ''}: "
-          f"{model.count_params():,} parameters, {epochs} epochs max", flush=True)
-    fit(model, data, preset, epochs, ckpt, member)
+          f"{model.count_params():,} parameters, {epochs} epochs max"
+          + (f", refit: stops after epoch {stop}" if stop else ""), flush=True)
+    fit(model, data, preset, epochs, ckpt, member, stop)
     if preset.early_stopping and (ckpt.dir / "best.weights.h5").exists():
         model.load_weights(ckpt.dir / "best.weights.h5")
         print(f"restored best weights from epoch {ckpt.state['best_epoch']}", flush=True)
@@ -304,6 +327,7 @@ def finish(model, data: Data, preset: Preset, protocol: str, fold: int, out: Pat
                "epochs_run": state["epochs_done"], "max_epochs": state["max_epochs"],
                "best_epoch": state["best_epoch"],
                "kept": "best" if preset.early_stopping else "last", "skipped_files": data.skipped,
+               "val_in_training": protocol == "random-full",
                "training_seconds": sum(h["seconds"] for h in state["history"]),
                "val": val, "test": test, "history": state["history"]}
     plot_curves(state["history"], out / "curves.png")

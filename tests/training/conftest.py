@@ -63,6 +63,21 @@ def speaker_corpus(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture
+def random_corpus(tmp_path: Path) -> Path:
+    """Two emotions x two corpora with enough clips in each for a stratified 80/10/10 split."""
+    root = tmp_path / "rnd"
+    for k in range(16):
+        for emotion, freq in (("05", 200), ("03", 300)):
+            name = f"03-01-{emotion}-0{k % 2 + 1}-0{k // 2 % 2 + 1}-0{k // 4 % 2 + 1}-0{k // 8 + 1}.flac"
+            write(root / "ravdess" / f"Actor_0{k // 8 + 1}" / name, make_tone(16_000, 0.4, freq + k, k), 16_000)
+    for k in range(12):
+        for folder, freq in (("OAF_angry", 500), ("YAF_happy", 600)):
+            write(root / "tess" / folder / f"{folder[:3]}_w{k}_{folder[4:]}.flac",
+                  make_tone(16_000, 0.4, freq + k, k), 16_000)
+    return root
+
+
 @pytest.fixture(scope="session")
 def real_clips() -> list[Path]:
     """A few dozen real clips (every RAVDESS emotion, both TESS speakers); skipped without the corpora."""

@@ -95,3 +95,10 @@ def test_speaker_split_is_disjoint_by_speaker(fold: int) -> None:
 def test_unknown_protocol_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown protocol"):
         make_split(fake_manifest(), "leaky")
+
+
+def test_random_full_moves_validation_into_training_and_keeps_the_test_clips() -> None:
+    clips = fake_manifest()
+    rnd, full = random_split(clips, seed=42), make_split(clips, "random-full", seed=42)
+    assert set(full.train) == set(rnd.train) | set(rnd.val) and full.test == rnd.test
+    assert not set(full.train) & set(full.test)

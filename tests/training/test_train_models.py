@@ -145,3 +145,35 @@ def test_speaker_run_writes_reports_and_a_rerun_only_republishes(speaker_corpus:
     run_speaker(preset, [0], None, runs, speaker_corpus, tmp_path / "cache", 1, reports)
     assert (reports / "fold0" / "metrics.json").is_file()
     assert (runs / "fold0" / "model.keras").stat().st_mtime_ns == stamp  # finished folds are not retrained
+
+
+def test_refit_repeats_the_random_runs_schedule_and_stops_at_its_kept_epoch(tmp_path: Path) -> None:
+    from speechsense.training.train import refit_plan
+
+    assert refit_plan(IMPROVED, "random", None, None) == (IMPROVED, IMPROVED.epochs, None)
+    with pytest.raises(ValueError, match="train --protocol random first"):
+        refit_plan(IMPROVED, "random-full", None, tmp_path)
+    (tmp_path / "metrics.json").write_text(json.dumps({"preset": "improved", "kept": "best", "best_epoch": 7,
+                                                       "epochs_run": 22, "max_epochs": 40}))
+    recipe, schedule, stop = refit_plan(IMPROVED, "random-full", 12, tmp_path)
+    assert (schedule, stop) == (40, 7) and recipe.early_stopping is False
+    with pytest.raises(ValueError, match="not 'study'"):
+        refit_plan(STUDY, "random-full", None, tmp_path)
+
+
+@pytest.mark.slow
+def test_refit_trains_on_train_and_val_to_the_kept_epoch(random_corpus: Path, tmp_path: Path) -> None:
+    from speechsense.training.train import run
+
+    preset = replace(STUDY, model="lstm_attention", features=FeatureConfig(window_seconds=0.5), epochs=3,
+                     batch_size=8, augment=AugmentConfig())
+    runs, cache = tmp_path / "runs", tmp_path / "cache"
+    chosen = run(preset, "random", 0, None, runs / "random", random_corpus, cache, 1)
+    # As if early stopping had kept epoch 2 of the 3-epoch schedule.
+    (runs / "random" / "metrics.json").write_text(json.dumps(chosen | {"kept": "best", "best_epoch": 2}))
+    refit = run(preset, "random-full", 0, None, runs / "full", random_corpus, cache, 1, refit_from=runs / "random")
+    assert refit["epochs_run"] == 2 and refit["max_epochs"] == 3 and refit["kept"] == "last"
+    assert [round(h["lr"], 6) for h in refit["history"]] == [round(lr_at(preset, e, 3), 6) for e in range(2)]
+    assert refit["val_in_training"] and not chosen["val_in_training"]
+    assert refit["split"]["n_train"] == chosen["split"]["n_train"] + chosen["split"]["n_val"]
+    assert refit["split"]["n_test"] == chosen["split"]["n_test"]
