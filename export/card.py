@@ -123,11 +123,28 @@ def _recipe(member: dict, m: dict) -> str:
 
 
 def _kept(m: dict) -> str:
+    if m.get("val_in_training"):  # a refit: no validation left, each model stops where its `random` run did
+        stops = "; ".join(f"member {x['member']}{_recipe(x, m)}: {x.get('epochs_run', '?')}"
+                          for x in m.get("members") or []) or str(m["epochs_run"])
+        return f"trained to the epoch its `random` run kept ({stops}), last weights kept"
     if m.get("members"):
         members = "; ".join(f"member {x['member']}{_recipe(x, m)}: epoch {x['best_epoch']}, test accuracy "
                             f"{_pct(x['test_accuracy'])}" for x in m["members"])
         return f"each member's best epoch on validation UAR kept ({members})"
     return f"weights of epoch {m['best_epoch']} ({m['kept']}) kept"
+
+
+def _protocol_line(m: dict, preset: dict) -> str:
+    sp = m["split"]
+    if m["protocol"] == "random-full":
+        parts = (f"`random-full` (the `random` protocol's stratified 80/10/10 split, seed {preset['seed']}, with "
+                 f"its validation clips moved into training): {sp['n_train']} training clips, the same "
+                 f"{sp['n_test']} test clips; the recipe and its epochs were chosen on `random`'s validation clips")
+    else:
+        parts = (f"`random` (stratified 80/10/10 over all clips, seed {preset['seed']}): {sp['n_train']} train / "
+                 f"{sp['n_val']} validation / {sp['n_test']} test clips")
+    return (f"- Protocol of this model: {parts}; {'up to ' if m.get('members') else ''}{m['epochs_run']} epochs "
+            f"run, {_kept(m)}; {m['training_seconds'] / 60:.0f} min on 2 CPU cores.")
 
 
 def _intro(metadata, m: dict, preset: dict, params: int) -> list[str]:
@@ -157,10 +174,7 @@ def _intro(metadata, m: dict, preset: dict, params: int) -> list[str]:
         f"(top_db {cfg.trim_top_db:g}) as in the study. Default hop between windows when serving: "
         f"{metadata.default_hop_seconds:g} s.",
         f"- Preset `{preset['name']}`: {preset['description']}",
-        f"- Protocol of this model: `random` (stratified 80/10/10 over all clips, seed {preset['seed']}): "
-        f"{m['split']['n_train']} train / {m['split']['n_val']} validation / {m['split']['n_test']} test clips; "
-        f"{'up to ' if m.get('members') else ''}{m['epochs_run']} epochs run, {_kept(m)}; "
-        f"{m['training_seconds'] / 60:.0f} min on 2 CPU cores.",
+        _protocol_line(m, preset),
         "",
     ]
 
@@ -177,6 +191,7 @@ def _results(report: dict, reports_root: Path) -> list[str]:
         "| --- | --- | --- | --- | --- |",
         f"| this model | **{_pct(rnd['accuracy'])}** | {rnd['uar']:.3f} | {rnd['macro_f1']:.3f} | "
         f"{rnd['cross_entropy']:.3f} |",
+        *_chosen_row(rnd),
         f"| the study's hybrid | {_pct(STUDY_ACCURACY)} | - | - | - |",
         "| RBF-SVM floor on clip statistics (90/10 split, NOTES) | 91.00% | 0.913 | - | - |",
         "",
@@ -201,6 +216,15 @@ def _results(report: dict, reports_root: Path) -> list[str]:
         *preset_table(reports_root),
         "",
     ]
+
+
+def _chosen_row(rnd: dict) -> list[str]:
+    """For a refit, the same recipe trained on the train clips only (the run that chose its epochs)."""
+    c = rnd.get("chosen_run")
+    if not c:
+        return []
+    return [f"| same recipe, train clips only (`random`) | {_pct(c['accuracy'])} | {c['uar']:.3f} | "
+            f"{c['macro_f1']:.3f} | {c['cross_entropy']:.3f} |"]
 
 
 def _export_section(report: dict) -> list[str]:

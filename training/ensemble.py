@@ -91,6 +91,7 @@ def _combine_and_report(preset: Preset, protocol: str, fold: int, out: Path, dat
                "val_in_training": protocol == "random-full",
                "training_seconds": sum(m["training_seconds"] for m in member_metrics),
                "members": [{"member": k, "preset": m["preset"], "best_epoch": m["best_epoch"],
+                            "epochs_run": m["epochs_run"],
                             "val_uar": m["val"]["uar"], "test_accuracy": m["test"]["accuracy"],
                             "test_uar": m["test"]["uar"]}
                            for k, m in enumerate(member_metrics)],

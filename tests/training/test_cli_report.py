@@ -51,9 +51,10 @@ def test_fold_summary_and_no_invented_speaker_figures(tmp_path: Path) -> None:
 
 
 def _run_metrics(preset: str, acc: float, max_epochs: int, fold: int = 0) -> dict:
-    test = {"accuracy": acc, "uar": acc, "macro_f1": acc, "cross_entropy": 1.0}
-    return {"preset": preset, "fold": fold, "split": {"test_speakers": [f"ravdess_{fold:02d}"]}, "test": test,
-            "epochs_run": max_epochs - 2, "max_epochs": max_epochs, "best_epoch": 5, "kept": "best"}
+    test = {"accuracy": acc, "uar": acc, "macro_f1": acc, "cross_entropy": 1.0, "n": 400}
+    return {"preset": preset, "protocol": "random", "fold": fold,
+            "split": {"test_speakers": [f"ravdess_{fold:02d}"]}, "test": test, "epochs_run": max_epochs - 2,
+            "max_epochs": max_epochs, "best_epoch": 5, "kept": "best"}
 
 
 def test_card_compares_presets_and_reproduces_the_measured_commands(tmp_path: Path) -> None:
@@ -75,7 +76,7 @@ def test_card_compares_presets_and_reproduces_the_measured_commands(tmp_path: Pa
     commands = reproduce(runs / "alpha" / "random", runs / "alpha" / "speaker")
     assert commands[:3] == ["speechsense-train --preset alpha --protocol random --epochs 40",
                             "speechsense-train --preset alpha --protocol speaker --fold all --epochs 16",
-                            "speechsense-export --run runs/alpha/random --quantize"]
+                            "speechsense-export --run runs/alpha/random --model-version 1.0.0 --quantize"]
     assert _noise_section(runs / "alpha" / "random") == []
     (runs / "alpha" / "random" / "noise.json").write_text(json.dumps({"rows": [
         {"snr_db": "clean", "noise_reduction": False, "clips": 400, "accuracy": 0.9},
@@ -142,3 +143,32 @@ def test_card_describes_an_ensemble_and_a_mixture_by_their_members(tmp_path: Pat
     assert "of different recipes (`improved-contrast`, `improved`;" in _architecture(mix, 2_000_000)
     assert "member 1 (`improved`): epoch 30, test accuracy 91.50%" in _kept(mix)
     assert "(`" not in _kept(m)  # copies of one recipe are not named per member
+
+
+def test_card_of_a_refit_names_its_protocol_and_the_run_that_chose_its_epochs(tmp_path: Path) -> None:
+    from speechsense.export.card import _chosen_row, _kept, _protocol_line
+    from speechsense.export.main import random_metrics, reproduce
+
+    runs = tmp_path / "runs" / "mix"
+    chosen = _run_metrics("mix", 0.93, 40) | {"protocol": "random"}
+    refit = _run_metrics("mix", 0.95, 40) | {
+        "protocol": "random-full", "val_in_training": True, "kept": "mean of members", "training_seconds": 600,
+        "split": {"n_train": 3600, "n_val": 400, "n_test": 400},
+        "members": [{"member": 0, "preset": "a", "best_epoch": 9, "epochs_run": 26, "test_accuracy": 0.9},
+                    {"member": 1, "preset": "b", "best_epoch": 3, "epochs_run": 22, "test_accuracy": 0.9}]}
+    for protocol, m in (("random", chosen), ("random-full", refit)):
+        (runs / protocol).mkdir(parents=True)
+        (runs / protocol / "metrics.json").write_text(json.dumps(m))
+    figures = random_metrics(runs / "random-full")
+    assert figures["accuracy"] == 0.95 and figures["chosen_run"]["accuracy"] == 0.93
+    assert _chosen_row(figures)[0].startswith("| same recipe, train clips only (`random`) | 93.00% |")
+    assert _chosen_row(random_metrics(runs / "random")) == []
+    assert _kept(refit) == ("trained to the epoch its `random` run kept (member 0 (`a`): 26; member 1 (`b`): 22), "
+                            "last weights kept")
+    line = _protocol_line(refit, {"seed": 42})
+    assert "`random-full`" in line and "3600 training clips, the same 400 test clips" in line
+    assert reproduce(runs / "random-full", runs / "speaker", "2.0.0")[:4] == [
+        "speechsense-train --preset mix --protocol random --epochs 40",
+        "speechsense-train --preset mix --protocol random-full",
+        "speechsense-train --preset mix --protocol speaker --fold all",
+        "speechsense-export --run runs/mix/random-full --model-version 2.0.0 --quantize"]
