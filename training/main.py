@@ -83,6 +83,10 @@ def _members(text: str, preset: Preset) -> list[int] | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of speechsense-train."""
     args = parse_args(argv)
+    if args.protocol == "random-full" and args.epochs:
+        raise SystemExit("--epochs has no effect on random-full: a refit repeats its random run's schedule")
+    if args.protocol != "random-full" and args.refit_from:
+        raise SystemExit("--refit-from is for --protocol random-full only")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from speechsense.training import train
 

@@ -25,6 +25,15 @@ def test_help_explains_every_flag(parse, capsys) -> None:
     assert all(flag in out for flag in flags)
 
 
+def test_refit_flags_that_would_be_ignored_are_refused() -> None:
+    from speechsense.training.main import main
+
+    with pytest.raises(SystemExit, match="no effect on random-full"):
+        main(["--protocol", "random-full", "--epochs", "3"])
+    with pytest.raises(SystemExit, match="random-full only"):
+        main(["--protocol", "random", "--refit-from", "runs/x/random"])
+
+
 def test_evaluate_gives_fractions_and_confusion() -> None:
     y = np.array([0, 0, 1, 1, 2, 2])
     probs = np.eye(8)[[0, 1, 1, 1, 2, 0]] * 0.9 + 0.1 / 8
