@@ -96,10 +96,24 @@ def random_metrics(run: Path) -> dict:
     out = {k: m["test"][k] for k in FIGURES} | {
         "protocol": m["protocol"], "best_epoch": m["best_epoch"], "epochs_run": m["epochs_run"],
         "study_accuracy": 0.8628}
-    chosen = run.parent / "random" / "metrics.json"
-    if m["protocol"] == "random-full" and chosen.is_file():
-        out["chosen_run"] = {k: json.loads(chosen.read_text())["test"][k] for k in FIGURES}
+    chosen = run.parent / "random"
+    if m["protocol"] == "random-full" and _refitted_from(run, chosen):
+        out["chosen_run"] = {k: json.loads((chosen / "metrics.json").read_text())["test"][k] for k in FIGURES}
     return out
+
+
+def _refitted_from(refit: Path, chosen: Path) -> bool:
+    """Whether every network of the refit stopped at the epoch the same network of `chosen` kept."""
+    from speechsense.training.train import kept_epoch
+
+    def networks(run: Path) -> list[Path]:
+        return sorted(run.glob("member*/metrics.json")) or [run / "metrics.json"]
+
+    mine, theirs = networks(refit), networks(chosen)
+    if len(mine) != len(theirs) or not all(p.is_file() for p in theirs):
+        return False
+    return all(json.loads(a.read_text())["epochs_run"] == kept_epoch(json.loads(b.read_text()))
+               for a, b in zip(mine, theirs, strict=True))
 
 
 def test_windows(run: Path, config: FeatureConfig, normalizer: Normalizer, data_root: Path | None,

@@ -274,8 +274,12 @@ def refit_plan(preset: Preset, protocol: str, epochs: int | None, refit_from: Pa
     chosen = json.loads((refit_from / "metrics.json").read_text())
     if chosen["preset"] != preset.name:
         raise ValueError(f"{refit_from} is a run of {chosen['preset']!r}, not {preset.name!r}")
-    stop = chosen["best_epoch"] if chosen["kept"] == "best" else chosen["epochs_run"]
-    return replace(preset, early_stopping=False), chosen["max_epochs"], stop
+    return replace(preset, early_stopping=False), chosen["max_epochs"], kept_epoch(chosen)
+
+
+def kept_epoch(metrics: dict) -> int:
+    """The epoch whose weights a finished single-network run kept."""
+    return metrics["best_epoch"] if metrics["kept"] == "best" else metrics["epochs_run"]
 
 
 def _train(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Path, data_root: Path,

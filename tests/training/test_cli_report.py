@@ -168,8 +168,16 @@ def test_card_of_a_refit_names_its_protocol_and_the_run_that_chose_its_epochs(tm
     for protocol, m in (("random", chosen), ("random-full", refit)):
         (runs / protocol).mkdir(parents=True)
         (runs / protocol / "metrics.json").write_text(json.dumps(m))
+    # The random run's networks kept epochs 26 and 22, as the refit's networks ran; then one did not.
+    for k, (kept, ran) in enumerate(((26, 26), (22, 22))):
+        for protocol, m in (("random", {"kept": "best", "best_epoch": kept, "epochs_run": 40}),
+                            ("random-full", {"kept": "last", "best_epoch": 1, "epochs_run": ran})):
+            (runs / protocol / f"member{k}").mkdir()
+            (runs / protocol / f"member{k}" / "metrics.json").write_text(json.dumps(m))
     figures = random_metrics(runs / "random-full")
     assert figures["accuracy"] == 0.95 and figures["chosen_run"]["accuracy"] == 0.93
+    (runs / "random" / "member1" / "metrics.json").write_text(json.dumps({"kept": "best", "best_epoch": 30}))
+    assert "chosen_run" not in random_metrics(runs / "random-full")  # refitted from another run: no row
     assert _chosen_row(figures)[0].startswith("| same recipe, train clips only (`random`) | 93.00% |")
     assert _chosen_row(random_metrics(runs / "random")) == []
     assert _kept(refit) == ("trained to the epoch its `random` run kept (member 0 (`a`): 26; member 1 (`b`): 22), "

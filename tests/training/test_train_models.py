@@ -166,7 +166,7 @@ def test_refit_trains_on_train_and_val_to_the_kept_epoch(random_corpus: Path, tm
     from speechsense.training.train import run
 
     preset = replace(STUDY, model="lstm_attention", features=FeatureConfig(window_seconds=0.5), epochs=3,
-                     batch_size=8, augment=AugmentConfig())
+                     batch_size=8, augment=AugmentConfig(), schedule="cosine")
     runs, cache = tmp_path / "runs", tmp_path / "cache"
     chosen = run(preset, "random", 0, None, runs / "random", random_corpus, cache, 1)
     # As if early stopping had kept epoch 2 of the 3-epoch schedule.
