@@ -90,6 +90,7 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
                 speaker_accuracy_mean=m["speaker"]["accuracy_mean"]),
             feature_config_json=meta.feature_config.to_json(), metrics_json=json.dumps(m, sort_keys=True),
             training_preset=meta.training_preset, training_data=meta.training_data,
+            model_family=meta.model_family, encoder_name=meta.encoder_name, encoder_license=meta.encoder_license,
         )
 
     async def AnalyzeClip(self, request: pb.AnalyzeClipRequest, context) -> pb.AnalyzeClipResponse:

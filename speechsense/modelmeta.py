@@ -15,6 +15,7 @@ from speechsense.features import FeatureConfig, Normalizer
 from speechsense.labels import LABELS
 
 FORMAT_VERSION = "1"
+MODEL_FAMILIES = ("hybrid", "encoder")
 REQUIRED_METRICS = {
     "random": ("accuracy", "uar"),
     "speaker": ("uar_mean", "uar_std", "accuracy_mean"),
@@ -37,6 +38,10 @@ class ModelMetadata:
     protocol: str
     metrics: dict = field(default_factory=dict)
     default_hop_seconds: float = 1.0
+    # Which family the graph belongs to; files exported before families existed are hybrids.
+    model_family: str = "hybrid"
+    encoder_name: str = ""  # the pretrained encoder inside an "encoder" model, e.g. "whisper-base"
+    encoder_license: str = ""
 
     def to_props(self) -> dict[str, str]:
         """String key/value pairs for onnx.ModelProto.metadata_props."""
@@ -54,6 +59,9 @@ class ModelMetadata:
             "training_data": self.training_data,
             "protocol": self.protocol,
             "metrics": json.dumps(self.metrics, sort_keys=True),
+            "model_family": self.model_family,
+            "encoder_name": self.encoder_name,
+            "encoder_license": self.encoder_license,
         }
 
     @classmethod
@@ -75,8 +83,13 @@ class ModelMetadata:
         unknown = [lab for lab in labels if lab not in LABELS]
         if not labels or unknown or len(set(labels)) != len(labels):
             raise ModelMetadataError(f"{source}: labels must be distinct known labels, got {labels}")
+        family = props.get("model_family", "hybrid")
+        if family not in MODEL_FAMILIES:
+            raise ModelMetadataError(f"{source}: model_family must be one of {', '.join(MODEL_FAMILIES)}, "
+                                     f"got {family!r}")
         return cls(labels, config, normalizer, props["model_name"], props["model_version"],
-                   props["training_preset"], props["training_data"], props["protocol"], metrics, hop)
+                   props["training_preset"], props["training_data"], props["protocol"], metrics, hop,
+                   family, props.get("encoder_name", ""), props.get("encoder_license", ""))
 
 
 def validate_metrics(metrics: dict) -> None:

@@ -171,7 +171,7 @@ class ModelMetrics(_message.Message):
     def __init__(self, random_accuracy: _Optional[float] = ..., random_uar: _Optional[float] = ..., speaker_uar_mean: _Optional[float] = ..., speaker_uar_std: _Optional[float] = ..., speaker_accuracy_mean: _Optional[float] = ...) -> None: ...
 
 class GetModelInfoResponse(_message.Message):
-    __slots__ = ("labels", "sample_rate_hz", "window_seconds", "default_hop_seconds", "feature_set", "model_name", "model_version", "metrics", "feature_config_json", "metrics_json", "training_preset", "training_data")
+    __slots__ = ("labels", "sample_rate_hz", "window_seconds", "default_hop_seconds", "feature_set", "model_name", "model_version", "metrics", "feature_config_json", "metrics_json", "training_preset", "training_data", "model_family", "encoder_name", "encoder_license")
     LABELS_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
     WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -184,6 +184,9 @@ class GetModelInfoResponse(_message.Message):
     METRICS_JSON_FIELD_NUMBER: _ClassVar[int]
     TRAINING_PRESET_FIELD_NUMBER: _ClassVar[int]
     TRAINING_DATA_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FAMILY_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_LICENSE_FIELD_NUMBER: _ClassVar[int]
     labels: _containers.RepeatedScalarFieldContainer[str]
     sample_rate_hz: int
     window_seconds: float
@@ -196,4 +199,7 @@ class GetModelInfoResponse(_message.Message):
     metrics_json: str
     training_preset: str
     training_data: str
-    def __init__(self, labels: _Optional[_Iterable[str]] = ..., sample_rate_hz: _Optional[int] = ..., window_seconds: _Optional[float] = ..., default_hop_seconds: _Optional[float] = ..., feature_set: _Optional[str] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., metrics: _Optional[_Union[ModelMetrics, _Mapping]] = ..., feature_config_json: _Optional[str] = ..., metrics_json: _Optional[str] = ..., training_preset: _Optional[str] = ..., training_data: _Optional[str] = ...) -> None: ...
+    model_family: str
+    encoder_name: str
+    encoder_license: str
+    def __init__(self, labels: _Optional[_Iterable[str]] = ..., sample_rate_hz: _Optional[int] = ..., window_seconds: _Optional[float] = ..., default_hop_seconds: _Optional[float] = ..., feature_set: _Optional[str] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., metrics: _Optional[_Union[ModelMetrics, _Mapping]] = ..., feature_config_json: _Optional[str] = ..., metrics_json: _Optional[str] = ..., training_preset: _Optional[str] = ..., training_data: _Optional[str] = ..., model_family: _Optional[str] = ..., encoder_name: _Optional[str] = ..., encoder_license: _Optional[str] = ...) -> None: ...
