@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from speechsense.export.card import refresh_table, render
+from speechsense.export.encoder_card import render_encoder_card
+from speechsense.export.encoder_export import encoder_metadata_fields, is_encoder_run, load_encoder_model
 from speechsense.export.onnx_export import (
     ParityError,
     attach_metadata,
@@ -191,11 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     if protocol not in PROTOCOL_TEXT:
         raise SystemExit(f"{args.run} is a {protocol!r} run; export takes a run of {' or '.join(PROTOCOL_TEXT)}")
     metrics = {"random": random_metrics(args.run), "speaker": speaker_metrics(speaker_dir)}
+    encoder = is_encoder_run(args.run)
+    family = encoder_metadata_fields(args.run) if encoder else {"training_data": TRAINING_DATA}
+    training_data = family.pop("training_data")
     metadata = ModelMetadata(LABELS, config, normalizer,
-                             args.model_name, args.model_version, preset["name"], TRAINING_DATA,
+                             args.model_name, args.model_version, preset["name"], training_data,
                              PROTOCOL_TEXT[protocol],
-                             metrics, args.hop)
-    model = load_model(args.run / "model.keras")
+                             metrics, args.hop, **family)
+    model = load_encoder_model(args.run) if encoder else load_model(args.run / "model.keras")
     x, y, corpora = test_windows(args.run, config, normalizer, args.data_root, args.cache)
     report = {"parity": export(model, metadata, args.out, x), "metrics": metrics,
               "parameters": int(model.count_params())}
@@ -214,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.run / "export.json").write_text(json.dumps(report, indent=1))
     publish(args.run, args.reports / preset["name"] / metrics["random"]["protocol"])
     commands = reproduce(args.run, speaker_dir, args.model_version)
-    args.card.write_text(render(args.run, report, metadata, args.reports, commands))
+    card = render_encoder_card if encoder else render
+    args.card.write_text(card(args.run, report, metadata, args.reports, commands))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB); ONNX test accuracy "
           f"{report['onnx_test_accuracy']:.4f}", flush=True)
     return 0

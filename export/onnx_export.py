@@ -58,7 +58,7 @@ def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
             value.name = new
 
 
-def keras_to_onnx(model, frames: int, n_features: int) -> onnx.ModelProto:
+def keras_to_onnx(model, frames: int, n_features: int, output: str = OUTPUT_NAME) -> onnx.ModelProto:
     """Convert with tf2onnx.from_function on a named, batch-dynamic signature; LSTM stays a native op."""
     import tensorflow as tf
     import tf2onnx
@@ -71,7 +71,7 @@ def keras_to_onnx(model, frames: int, n_features: int) -> onnx.ModelProto:
 
     proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=OPSET)
     _rename(proto.graph, proto.graph.input[0].name, INPUT_NAME)
-    _rename(proto.graph, proto.graph.output[0].name, OUTPUT_NAME)
+    _rename(proto.graph, proto.graph.output[0].name, output)
     proto.doc_string = "SpeechSense speech emotion model: standardised features -> class probabilities"
     return proto
 

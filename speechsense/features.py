@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 
 import librosa
 import numpy as np
@@ -19,6 +20,10 @@ class FeatureConfig:
 
     sample_rate: int = 16_000
     window_seconds: float = 3.0
+    # "mfcc": MFCCs and the extras below (the hybrid family); "whisper_logmel": Whisper's 80-band
+    # log-mel front-end (the encoder family), which uses only n_mels, n_fft, hop_length and the
+    # window preprocessing flags.
+    kind: str = "mfcc"
     n_mfcc: int = 13
     n_mels: int = 40
     n_fft: int = 512  # 32 ms analysis frame
@@ -38,6 +43,11 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         if self.sample_rate <= 0 or self.window_seconds <= 0:
             raise ValueError("sample_rate and window_seconds must be positive")
+        if self.kind not in FEATURE_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(FEATURE_KINDS)}, got {self.kind!r}")
+        if self.kind == "whisper_logmel" and (self.rms or self.zcr or self.deltas or self.contrast_bands):
+            raise ValueError("whisper_logmel features have no MFCC extras: set rms, zcr, deltas and "
+                             "contrast_bands off")
         if not 1 <= self.n_mfcc <= self.n_mels:
             raise ValueError(f"n_mfcc must be in 1..n_mels ({self.n_mels}), got {self.n_mfcc}")
         if self.hop_length <= 0 or self.n_fft < self.hop_length:
@@ -51,18 +61,28 @@ class FeatureConfig:
     def window_samples(self) -> int:
         return int(round(self.window_seconds * self.sample_rate))
 
+    @classmethod
+    def whisper(cls, **overrides) -> FeatureConfig:
+        """Whisper's front-end: 80 mel bands from a 25 ms Hann frame every 10 ms."""
+        return cls(**({"kind": "whisper_logmel", "n_mels": 80, "n_mfcc": 13, "n_fft": 400, "hop_length": 160,
+                       "rms": False, "zcr": False} | overrides))
+
     @property
     def frames(self) -> int:
-        # librosa's centred framing: one frame per hop plus one.
-        return 1 + self.window_samples // self.hop_length
+        # Centred framing gives one frame per hop plus one; Whisper drops the last.
+        return self.window_samples // self.hop_length + (self.kind == "mfcc")
 
     @property
     def n_features(self) -> int:
+        if self.kind == "whisper_logmel":
+            return self.n_mels
         contrast = self.contrast_bands + 1 if self.contrast_bands else 0
         return self.n_mfcc * (2 if self.deltas else 1) + int(self.rms) + int(self.zcr) + contrast
 
     @property
     def feature_set(self) -> str:
+        if self.kind == "whisper_logmel":
+            return f"whisper-logmel{self.n_mels}"
         parts = [f"mfcc{self.n_mfcc}"] + (["delta"] if self.deltas else [])
         parts += (["rms"] if self.rms else []) + (["zcr"] if self.zcr else [])
         parts += ([f"contrast{self.contrast_bands}"] if self.contrast_bands else [])
@@ -70,6 +90,8 @@ class FeatureConfig:
 
     def column_names(self) -> list[str]:
         """The feature columns in matrix order, named so that equal names mean equal values."""
+        if self.kind == "whisper_logmel":
+            return [f"logmel{i}" for i in range(self.n_mels)]
         names = [f"mfcc{i}" for i in range(self.n_mfcc)]
         names += [f"delta{i}" for i in range(self.n_mfcc)] if self.deltas else []
         names += (["rms"] if self.rms else []) + (["zcr"] if self.zcr else [])
@@ -109,7 +131,8 @@ class FeatureConfig:
         return cls(**data)
 
 
-_OPTIONAL_OFF = {"contrast_bands": 0}
+FEATURE_KINDS = ("mfcc", "whisper_logmel")
+_OPTIONAL_OFF = {"contrast_bands": 0, "kind": "mfcc"}
 # Which columns exist; every other field changes how each column is computed. MFCC k is the same
 # for any n_mfcc > k (an orthonormal DCT truncated), and each delta row depends only on its MFCC row.
 _COLUMN_FIELDS = {"n_mfcc", "deltas", "rms", "zcr", "contrast_bands"}
@@ -152,6 +175,33 @@ def _spectral_contrast(magnitude: np.ndarray, config: FeatureConfig) -> np.ndarr
     return out.reshape(*magnitude.shape[:-2], *out.shape[-2:])
 
 
+@lru_cache(maxsize=8)
+def _whisper_matrices(sample_rate: int, n_fft: int, n_mels: int) -> tuple[np.ndarray, np.ndarray]:
+    """The periodic Hann window and the Slaney mel filterbank (transposed, (bins, mels)) Whisper uses."""
+    window = librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float32)
+    mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
+    return window, np.ascontiguousarray(mel.T)
+
+
+def whisper_log_mel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Whisper's log-mel of (..., samples) audio as (..., frames, n_mels): centred reflect-padded STFT,
+    last frame dropped, log10 floored at 1e-10, clamped to 8 below each input's maximum, (x + 4) / 4.
+
+    Array operations over the whole batch (one FFT and one matmul), so batches cost no per-call overhead.
+    """
+    window, mel_t = _whisper_matrices(config.sample_rate, config.n_fft, config.n_mels)
+    half = config.n_fft // 2
+    padded = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(half, half)], mode="reflect")
+    n_frames = y.shape[-1] // config.hop_length  # centred framing's 1 + len // hop, less the dropped last one
+    frames = np.lib.stride_tricks.sliding_window_view(padded, config.n_fft, axis=-1)[..., :n_frames * config.hop_length:
+                                                                                     config.hop_length, :]
+    spectrum = np.fft.rfft(frames * window, axis=-1)
+    power = (spectrum.real ** 2 + spectrum.imag ** 2).astype(np.float32)
+    log_spec = np.log10(np.maximum(power @ mel_t, 1e-10))
+    log_spec = np.maximum(log_spec, log_spec.max(axis=(-2, -1), keepdims=True) - 8.0)
+    return ((log_spec + 4.0) / 4.0).astype(np.float32)
+
+
 def compute_features(window: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """One prepared window (window_samples,) to float32 features of shape (frames, n_features).
 
@@ -160,6 +210,8 @@ def compute_features(window: np.ndarray, config: FeatureConfig) -> np.ndarray:
     y = np.asarray(window, dtype=np.float32)
     if y.shape[-1] != config.window_samples:
         raise ValueError(f"window has {y.shape[-1]} samples; the config needs {config.window_samples}")
+    if config.kind == "whisper_logmel":
+        return whisper_log_mel(y, config)
     # One STFT serves the MFCCs and the spectral contrast; the MFCCs are bit-identical to
     # librosa.feature.mfcc(y=...), which computes this same power spectrogram internally.
     magnitude = np.abs(librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length))

@@ -28,6 +28,18 @@ TESS_EMOTIONS: dict[str, str] = {
     "sad": "sad",
 }
 
+# EmoDB's file names carry the emotion as a German initial (sixth character). Boredom ("L") has no
+# counterpart in our labels and is left out; EmoDB has no calm and no surprise.
+EMODB_EMOTIONS: dict[str, str] = {
+    "W": "angry",
+    "E": "disgust",
+    "A": "fearful",
+    "F": "happy",
+    "N": "neutral",
+    "T": "sad",
+}
+EMODB_UNMAPPED = {"L": "boredom"}
+
 
 def label_index(label: str) -> int:
     """Position of `label` in LABELS; ValueError names the label when unknown."""

@@ -16,13 +16,15 @@ from pathlib import Path
 import soundfile as sf
 
 from speechsense.audio import AudioError, load_file
-from speechsense.labels import RAVDESS_EMOTIONS, TESS_EMOTIONS
+from speechsense.labels import EMODB_EMOTIONS, EMODB_UNMAPPED, RAVDESS_EMOTIONS, TESS_EMOTIONS
 
 log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 RAVDESS_NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 TESS_FOLDER = re.compile(r"^(OAF|YAF)_", re.IGNORECASE)
+EMODB_NAME = re.compile(r"^(\d\d)([ab]\d\d)([A-Z])([a-z])$")
+EMODB_MALE = {"03", "10", "11", "12", "15"}
 MANIFEST_VERSION = 1
 
 
@@ -102,10 +104,26 @@ def tess_clip(path: Path) -> tuple[str, str, str]:
     return f"tess_{m.group(1).upper()}", "female", TESS_EMOTIONS[token]
 
 
+def emodb_clip(path: Path) -> tuple[str, str, str]:
+    """(speaker, gender, label) from an EmoDB name `SSTTTEV`; ValueError if malformed or unmapped (boredom)."""
+    m = EMODB_NAME.match(path.stem)
+    if not m:
+        raise ValueError(f"not an EmoDB file name: {path.name}")
+    speaker, _text, emotion, _version = m.groups()
+    if emotion in EMODB_UNMAPPED:
+        raise ValueError(f"{path.name}: {EMODB_UNMAPPED[emotion]} has no counterpart in our labels")
+    if emotion not in EMODB_EMOTIONS:
+        raise ValueError(f"{path.name}: unknown EmoDB emotion letter {emotion!r}")
+    return f"emodb_{speaker}", "male" if speaker in EMODB_MALE else "female", EMODB_EMOTIONS[emotion]
+
+
+_PARSERS = {"ravdess": ravdess_clip, "tess": tess_clip, "emodb": emodb_clip}
+
+
 def _scan(files: list[tuple[Path, str]], report: LoadReport) -> None:
     for path, corpus in files:
         try:
-            speaker, gender, label = (ravdess_clip if corpus == "ravdess" else tess_clip)(path)
+            speaker, gender, label = _PARSERS[corpus](path)
             duration = _probe(path)
         except (AudioError, ValueError) as exc:
             log.warning("skipping %s: %s", path, exc)
@@ -131,6 +149,26 @@ def scan_corpora(root: Path) -> LoadReport:
     report = LoadReport([], [])
     _scan(files, report)
     log.info("corpora: %d clips, %d skipped", len(report.clips), len(report.skipped))
+    return report
+
+
+def scan_emodb(root: Path) -> LoadReport:
+    """EmoDB clips under root/emodb/wav, boredom left out (listed as skipped with the reason).
+
+    Kept apart from scan_corpora: adding clips to that manifest would reshuffle the `random` split.
+    """
+    folder = Path(root) / "emodb" / "wav"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no EmoDB audio under {folder}")
+    report, files = LoadReport([], []), []
+    for f in _audio_files(folder):
+        m = EMODB_NAME.match(f.stem)
+        if m and m.group(3) in EMODB_UNMAPPED:  # expected, so not logged as a fault
+            report.skipped.append((str(f), f"{EMODB_UNMAPPED[m.group(3)]} has no counterpart in our labels"))
+        else:
+            files.append((f, "emodb"))
+    _scan(files, report)
+    log.info("emodb: %d clips, %d skipped", len(report.clips), len(report.skipped))
     return report
 
 

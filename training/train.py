@@ -238,6 +238,10 @@ def run(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Path,
     report's light files to `reports` when given. An ensemble preset trains its members (all, or the
     listed ones) and then combines them; None while members are still missing. `refit_from`: the
     finished `random` run whose kept epoch a `random-full` refit trains to (see refit_plan)."""
+    if preset.encoder:
+        from speechsense.training.encoder_train import run_encoder
+
+        return run_encoder(preset, protocol, fold, epochs, out, data_root, cache_dir, reports)
     if preset.members > 1:
         from speechsense.training.ensemble import run_ensemble
 
