@@ -52,8 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "Every flag can also be set by the environment variable shown; bearer tokens can also come "
                     "comma-separated in SPEECHSENSE_TOKENS.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", type=Path, default=os.environ.get("SPEECHSENSE_MODEL"),
-                   help="ONNX model exported by speechsense-export [SPEECHSENSE_MODEL]; default: the bundled model")
+    p.add_argument("--model", default=os.environ.get("SPEECHSENSE_MODEL"),
+                   help="ONNX model exported by speechsense-export, or a bundled one by family: 'hybrid' (CNN + "
+                        "attention-LSTM, fast) or 'encoder' (Whisper encoder + head, better on new voices) "
+                        "[SPEECHSENSE_MODEL]; default: the bundled default model")
     for group, table, defaults in (("server", SERVER_FLAGS, server_defaults),
                                    ("engine", ENGINE_FLAGS, engine_defaults)):
         g = p.add_argument_group(group)
@@ -78,12 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def options_from_args(args: argparse.Namespace) -> ServerOptions:
     """The one place flags and environment become typed options."""
-    from speechsense.models import bundled_model
+    from speechsense.models import resolve_model
 
     engine = EngineOptions(noise_reduction=args.noise_reduction,
                            **{field: getattr(args, field) for _, field, _, _ in ENGINE_FLAGS})
     tokens = read_tokens(args.token_file, os.environ.get("SPEECHSENSE_TOKENS"))
-    return ServerOptions(model_path=args.model or bundled_model(), engine=engine, tokens=tokens,
+    return ServerOptions(model_path=resolve_model(args.model), engine=engine, tokens=tokens,
                          tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
                          **{field: getattr(args, field) for _, field, _, _ in SERVER_FLAGS})
 

@@ -44,6 +44,32 @@ def head_layers():
             return ops.sum(x * w[None, :, None], axis=1)
 
     @keras.saving.register_keras_serializable("speechsense")
+    class Standardise(keras.layers.Layer):
+        """(x - mean) / std with the training clips' statistics kept as frozen weights (saved, exported)."""
+
+        def build(self, input_shape):
+            self.mean = self.add_weight(shape=tuple(input_shape[1:]), initializer="zeros", trainable=False,
+                                        name="mean")
+            self.std = self.add_weight(shape=tuple(input_shape[1:]), initializer="ones", trainable=False,
+                                       name="std")
+
+        def call(self, x):
+            return (x - self.mean) / self.std
+
+    @keras.saving.register_keras_serializable("speechsense")
+    class LayerScale(keras.layers.Layer):
+        """Scales each layer's statistics by its learned softmax weight (times the layer count, so 1 at start)
+        and concatenates them (batch, layers, d) -> (batch, layers x d): layer weights without summing away
+        what differs between layers."""
+
+        def build(self, input_shape):
+            self.logits = self.add_weight(shape=(input_shape[1],), initializer="zeros", name="logits")
+
+        def call(self, x):
+            w = ops.softmax(self.logits) * ops.cast(ops.shape(x)[1], x.dtype)
+            return ops.reshape(x * w[None, :, None], (-1, x.shape[1] * x.shape[2]))
+
+    @keras.saving.register_keras_serializable("speechsense")
     class PickLayers(keras.layers.Layer):
         """Keeps the listed entries of the layer axis."""
 
@@ -57,23 +83,31 @@ def head_layers():
         def get_config(self):
             return super().get_config() | {"indices": list(self.indices)}
 
-    return LayerMix, PickLayers
+    return LayerMix, LayerScale, PickLayers, Standardise
 
 
 def build_head(n_layers: int, width: int, mean: np.ndarray, std: np.ndarray, hidden: int = 256,
-               dropout: float = 0.3, n_classes: int = 8, layers: tuple[int, ...] | None = None):
+               dropout: float = 0.3, n_classes: int = 8, layers: tuple[int, ...] | None = None,
+               mix: str = "weighted"):
     """Head on cached layer statistics (batch, n_layers, width): fixed standardisation (per layer and unit, from
-    the training clips), a softmax-weighted sum over the chosen `layers` (default all), a GELU MLP, softmax."""
+    the training clips), learned softmax weights over the chosen `layers` (default all) that either sum the
+    layers ("weighted") or scale and concatenate them ("concat"), a GELU MLP, softmax."""
     import keras
 
-    layer_mix, pick_layers = head_layers()
+    layer_mix, layer_scale, pick_layers, standardise = head_layers()
+    if mix not in ("weighted", "concat"):
+        raise ValueError(f"mix must be 'weighted' or 'concat', got {mix!r}")
     inp = keras.Input((n_layers, width), name="layer_stats")
-    x = keras.layers.Normalization(axis=(1, 2), mean=mean, variance=np.square(std), name="standardise")(inp)
+    norm = standardise(name="standardise")
+    x = norm(inp)
+    norm.set_weights([np.asarray(mean, np.float32), np.asarray(std, np.float32)])
     if layers is not None and tuple(layers) != tuple(range(n_layers)):
         x = pick_layers(tuple(layers), name="pick_layers")(x)
-    x = layer_mix(name="layer_mix")(x)
+    x = (layer_mix if mix == "weighted" else layer_scale)(name="layer_mix")(x)
     x = keras.layers.Dropout(dropout, name="drop_in")(x)
-    x = keras.layers.Dense(hidden, activation="gelu", name="hidden")(x)
+    from speechsense.training.whisper import erf_gelu  # ONNX has no Erfc, which Keras' own GELU uses
+
+    x = keras.layers.Dense(hidden, activation=erf_gelu(), name="hidden")(x)
     x = keras.layers.Dropout(dropout, name="drop_hidden")(x)
     out = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inp, out, name="head")

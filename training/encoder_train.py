@@ -85,9 +85,10 @@ def train_head(preset: Preset, data: StatsData, epochs: int, seed: int):
     x_train = _keep_layers(preset, data.x_train)
     x_val = _keep_layers(preset, data.x_val)
     flat = x_train.astype(np.float64)
-    mean, std = flat.mean(axis=0), np.maximum(flat.std(axis=0), 1e-6)
+    # floor: the cache is float16, so a smaller spread is rounding noise that standardising would blow up
+    mean, std = flat.mean(axis=0), np.maximum(flat.std(axis=0), 1e-2)
     head = build_head(x_train.shape[1], x_train.shape[2], mean.astype(np.float32), std.astype(np.float32),
-                      preset.head_hidden, preset.dropout, layers=preset.head_layers or None)
+                      preset.head_hidden, preset.dropout, layers=preset.head_layers or None, mix=preset.head_mix)
     head.compile(optimizer=make_optimizer(preset), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     weights = class_weights(data.y_train) if preset.class_weights else None
     best, best_key, best_epoch, bad, history = None, (-1.0, 0.0), 0, 0, []

@@ -40,6 +40,7 @@ class Preset:
     depth: int = 0
     head_layers: tuple[int, ...] = ()
     head_hidden: int = 256
+    head_mix: str = "weighted"  # weighted: softmax-weighted sum of the layers; concat: weighted, concatenated
     # Corpora added to the training part of every split (never to validation or test), e.g. ("emodb",).
     extra_corpora: tuple[str, ...] = ()
 

@@ -65,6 +65,11 @@ def load_checkpoint(name: str) -> CT2Model:
     return read_ct2(encoder_source(name).paths())
 
 
+def erf_gelu():
+    """The exact GELU through erf, registered with Keras, for any layer that goes to ONNX."""
+    return _layers()[2]
+
+
 def encoder_depth(ckpt: CT2Model) -> int:
     """Number of transformer blocks in the checkpoint's encoder."""
     return sum(1 for k in ckpt.variables if k.startswith("encoder/layer_") and k.endswith("ffn/linear_0/weight"))
