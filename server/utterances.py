@@ -1,16 +1,20 @@
 """Utterance segmentation: the VAD's speech frames grouped into utterances, each scored over its windows.
 
-A frame (30 ms) is speech when the stream's own webrtcvad calls it voiced and it is louder than a
-floor. An utterance starts once min_speech_seconds of speech frames have come (gaps shorter than the
-closing silence allowed), ends at its last speech frame once closing_silence_seconds of silence
-follow, and is cut at max_utterance_seconds. Its edges are then trimmed of frames more than edge_top_db
-below its loudest frame (breaths, room tails: the model's own feature trim would drop them anyway).
-Memory is bounded by one utterance plus its silence.
+A 30 ms frame is speech when the stream's own webrtcvad calls it voiced, it is louder than a fixed
+floor, it stands NOISE_MARGIN_DB above the noise floor (the quietest frame of the last
+NOISE_FLOOR_SECONDS) and the level moved by MIN_MODULATION_DB within STEADY_SECONDS: steady noise
+(fans, hum) is not speech. An utterance starts once min_speech_seconds of speech frames have come
+(gaps shorter than the closing silence allowed), ends at its last speech frame once
+closing_silence_seconds of silence follow, and is cut at max_utterance_seconds. Its edges are trimmed
+of frames more than edge_top_db below its loudest (breaths, room tails: the model's feature trim drops
+them too) or near the noise floor; one whose level barely moves is noise and dropped. Memory is
+bounded by one utterance plus its silence.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -18,6 +22,11 @@ import numpy as np
 from speechsense.audio import AudioError
 from speechsense.server.vad import SpeechDetector
 from speechsense.v1 import emotion_pb2 as pb
+
+NOISE_FLOOR_SECONDS = 1.5
+NOISE_MARGIN_DB = 4.0
+STEADY_SECONDS = 0.3
+MIN_MODULATION_DB = 6.0  # speech swings 15-30 dB between syllables; fans, hum and pink noise 2-4 dB
 
 # (default, low, high) seconds per UtteranceSpec field; 0 in the request means the default.
 RANGES = {
@@ -105,6 +114,8 @@ class Segmenter:
         self._max_samples = int(round(options.max_utterance_seconds * rate))
         self._vad = detector.new_vad()  # one per stream: it adapts to the stream's noise
         self._tape = _Tape()
+        self._steady = max(2, round(STEADY_SECONDS / frame_seconds))
+        self._recent: deque[float] = deque(maxlen=max(1, round(NOISE_FLOOR_SECONDS / frame_seconds)))
         self._next = 0  # stream position of the next frame to classify
         self.emitted = 0
         self._reset(None)
@@ -126,10 +137,11 @@ class Segmenter:
             return []
         frames = self._tape.slice(self._next, self._next + whole * self._frame)
         levels = self.detector.frame_dbfs(frames)
-        speech = self.detector.voiced_stream(frames, self._vad) & (levels >= self.min_dbfs)
+        voiced = self.detector.voiced_stream(frames, self._vad) & (levels >= self.min_dbfs)
         out = []
-        for flag, level in zip(speech.tolist(), levels.tolist(), strict=True):
-            done = self._step(flag, level, self._next)
+        for flag, level in zip(voiced.tolist(), levels.tolist(), strict=True):
+            self._recent.append(level)
+            done = self._step(flag and self._above_noise(level), level, self._next)
             self._next += self._frame
             if done is not None:
                 out.append(done)
@@ -140,6 +152,14 @@ class Segmenter:
         """End of audio: an utterance still open ends at its last speech frame."""
         done = self._close() if self._start is not None else None
         return [done] if done is not None else []
+
+    def _noise_floor(self) -> float:
+        return min(self._recent)
+
+    def _above_noise(self, level: float) -> bool:
+        """Clear of the noise floor, and the level moved by MIN_MODULATION_DB in the last STEADY_SECONDS."""
+        recent = list(self._recent)[-self._steady:]
+        return level >= self._noise_floor() + NOISE_MARGIN_DB and max(recent) - min(recent) >= MIN_MODULATION_DB
 
     def _step(self, speech: bool, level: float, frame_start: int) -> Utterance | None:
         frame_end = frame_start + self._frame
@@ -165,25 +185,37 @@ class Segmenter:
 
     def _close(self) -> Utterance | None:
         """End the utterance at its last speech frame; a candidate that never had enough speech is dropped."""
-        done = self._emit(self._last_speech, cut=False) if self._confirmed else None
+        done = None
+        if self._confirmed:
+            closing = self._levels[len(self._levels) - self._silence:]  # the silence that ended it
+            done = self._emit(self._last_speech, cut=False, tail_db=float(np.median(closing)) if closing else None)
         self._reset(None)
         return done
 
-    def _cut(self, at: int) -> Utterance:
+    def _cut(self, at: int) -> Utterance | None:
         """Maximum length: emit up to `at`; the speech goes on as a new candidate starting there."""
         done = self._emit(at, cut=True)
         silence = self._silence
-        self._reset(at, continued=True)
+        self._reset(at, continued=done is not None)
         self._silence = silence
         return done
 
-    def _emit(self, end: int, cut: bool) -> Utterance:
-        """The utterance from _start to end, its edges trimmed of frames far below its loudest (not at a cut)."""
+    def _emit(self, end: int, cut: bool, tail_db: float | None = None) -> Utterance | None:
+        """The utterance from _start to end with its edges trimmed (not at a cut); None for steady noise.
+
+        tail_db, the level of the closing silence, also bounds the end: noise that began before the
+        speech ended is not speech."""
         levels = np.asarray(self._levels[:(end - self._start) // self._frame])
-        keep = np.flatnonzero(levels >= levels.max() - self.edge_top_db)
+        if np.percentile(levels, 90) - np.percentile(levels, 10) < MIN_MODULATION_DB:
+            return None
+        floor = max(levels.max() - self.edge_top_db, self._noise_floor() + NOISE_MARGIN_DB)
+        keep = np.flatnonzero(levels >= floor)
+        ends = np.flatnonzero(levels >= max(floor, (tail_db if tail_db is not None else -np.inf) + NOISE_MARGIN_DB))
+        if keep.size == 0 or ends.size == 0:
+            return None
         start = self._start if self._continued else self._start + int(keep[0]) * self._frame
         if not cut:
-            end = self._start + (int(keep[-1]) + 1) * self._frame
+            end = self._start + (int(ends[-1]) + 1) * self._frame
         utterance = Utterance(self.emitted, start, end, self._tape.slice(start, end), cut)
         self.emitted += 1
         return utterance

@@ -53,8 +53,10 @@ def pick_clips(root: Path, actor: int, count: int = 10, seed: int = 0) -> list[P
 
 
 def pink_noise(n: int, dbfs: float, rng: np.random.Generator) -> np.ndarray:
+    """1/f noise from 50 Hz up (below it, 1/f power would make the level drift like footsteps, not hum)."""
     spectrum = np.fft.rfft(rng.standard_normal(n))
-    spectrum /= np.sqrt(np.arange(spectrum.size) + 1.0)
+    hz = np.fft.rfftfreq(n, 1 / RATE)
+    spectrum *= np.where(hz >= 50, 1 / np.sqrt(np.maximum(hz, 50)), 0.0)
     y = np.fft.irfft(spectrum, n)
     return (y / np.sqrt(np.mean(y ** 2)) * 10 ** (dbfs / 20)).astype(np.float32)
 
