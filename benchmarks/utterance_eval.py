@@ -23,13 +23,11 @@ import grpc
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from monologue import RATE, Monologue, build, energy_span, pcm16, pick_clips  # noqa: E402
+from monologue import RATE, Monologue, build, energy_span, paced_requests, pick_clips, utterance_clip  # noqa: E402
 
 from speechsense.audio import load_file  # noqa: E402
 from speechsense.v1 import emotion_pb2 as pb  # noqa: E402
 from speechsense.v1 import emotion_pb2_grpc  # noqa: E402
-
-CHUNK = 0.1
 
 
 @dataclass
@@ -43,31 +41,11 @@ class ClipOutcome:
     latency: float
 
 
-def utterance_clip(samples: np.ndarray) -> pb.AnalyzeClipRequest:
-    fmt = pb.AudioFormat(encoding=pb.AUDIO_ENCODING_LINEAR16, sample_rate_hz=RATE)
-    return pb.AnalyzeClipRequest(raw=pb.RawAudio(format=fmt, data=pcm16(samples)),
-                                 segmentation=pb.SEGMENTATION_UTTERANCES)
-
-
 def stream(stub, mono: Monologue, speed: float) -> list[tuple[pb.UtteranceResult, float]]:
     """Stream paced at `speed` x real time; each utterance with its latency after its end was sent."""
     sent: list[tuple[float, float]] = []  # (audio seconds sent so far, wall time)
-    data, step = pcm16(mono.samples), int(CHUNK * RATE) * 2
-
-    def requests():
-        yield pb.StreamEmotionsRequest(config=pb.StreamConfig(
-            format=pb.AudioFormat(encoding=pb.AUDIO_ENCODING_LINEAR16, sample_rate_hz=RATE),
-            segmentation=pb.SEGMENTATION_UTTERANCES))
-        start = time.perf_counter()
-        for i in range(0, len(data), step):
-            delay = start + (i / 2 / RATE) / speed - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            sent.append((min(i + step, len(data)) / 2 / RATE, time.perf_counter()))
-            yield pb.StreamEmotionsRequest(audio=data[i:i + step])
-
     out = []
-    for r in stub.StreamEmotions(requests()):
+    for r in stub.StreamEmotions(paced_requests(mono.samples, speed, sent)):
         if r.WhichOneof("result") == "utterance":
             now = time.perf_counter()
             at = next(t for seconds, t in list(sent) if seconds >= r.utterance.end_seconds - 1e-6)

@@ -6,6 +6,7 @@ is the gap plus those edges. One gap holds pink background noise instead of near
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from speechsense.audio import load_file
 from speechsense.labels import RAVDESS_EMOTIONS
+from speechsense.v1 import emotion_pb2 as pb
 
 RATE = 16_000
 NOISE_DBFS = -40.0  # the noisy gap: steady pink noise, like a fan or a busy room's hum
@@ -96,3 +98,25 @@ def energy_span(samples: np.ndarray, rate: int = RATE, top_db: float = 30.0) -> 
 
 def pcm16(samples: np.ndarray) -> bytes:
     return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def utterance_clip(samples: np.ndarray) -> pb.AnalyzeClipRequest:
+    """AnalyzeClip of 16 kHz samples in utterance mode with default thresholds."""
+    fmt = pb.AudioFormat(encoding=pb.AUDIO_ENCODING_LINEAR16, sample_rate_hz=RATE)
+    return pb.AnalyzeClipRequest(raw=pb.RawAudio(format=fmt, data=pcm16(samples)),
+                                 segmentation=pb.SEGMENTATION_UTTERANCES)
+
+
+def paced_requests(samples: np.ndarray, speed: float, sent: list[tuple[float, float]], chunk: float = 0.1):
+    """An utterance-mode stream of 100 ms chunks at `speed` x real time; appends (audio seconds sent, time)."""
+    yield pb.StreamEmotionsRequest(config=pb.StreamConfig(
+        format=pb.AudioFormat(encoding=pb.AUDIO_ENCODING_LINEAR16, sample_rate_hz=RATE),
+        segmentation=pb.SEGMENTATION_UTTERANCES))
+    data, step = pcm16(samples), int(chunk * RATE) * 2
+    start = time.perf_counter()
+    for i in range(0, len(data), step):
+        delay = start + (i / 2 / RATE) / speed - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        sent.append((min(i + step, len(data)) / 2 / RATE, time.perf_counter()))
+        yield pb.StreamEmotionsRequest(audio=data[i:i + step])
