@@ -209,6 +209,7 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
 
     async def _read(self, session: AudioSession, request_iterator, pending: asyncio.Queue) -> None:
         """Read audio messages into windows and queue them in order; errors go through the queue too."""
+        push = None  # a chunk being cut on the executor: finish() must wait for it
         try:
             try:
                 async for request in request_iterator:
@@ -221,12 +222,16 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
                     if session.segmenter is None:
                         items = session.push_pcm(request.audio)
                     else:
-                        items = await self.engine.run_cpu(session.push_pcm, request.audio)
+                        push = asyncio.ensure_future(self.engine.run_cpu(session.push_pcm, request.audio))
+                        items = await asyncio.shield(push)
+                        push = None
                     await self._submit(session, items, pending)
             except asyncio.CancelledError:
                 if not self.draining:
                     raise
                 session.cut_short = True
+                if push is not None:
+                    await self._submit(session, await push, pending)
             await self._submit(session, session.finish(), pending)
             await pending.put(_END)
         except (AudioError, LimitExceeded, RequestError) as exc:

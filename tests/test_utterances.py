@@ -146,3 +146,33 @@ def test_steady_noise_is_not_an_utterance(stub):
     assert len(utterances) == 1
     assert utterances[0].start_seconds == pytest.approx(4.0, abs=0.1)
     assert utterances[0].end_seconds == pytest.approx(5.5, abs=0.3)  # noise 0.3 s after speech is not speech
+
+
+def test_shutdown_sends_the_open_utterance_and_summary(server_factory):
+    """Draining: the utterance still open when the server stops reading is sent, then the summary."""
+    import threading
+    import time
+
+    from speechsense.v1 import emotion_pb2_grpc
+
+    server = server_factory(grace_seconds=5)
+    samples = np.concatenate([silence(0.5), syllables(1.5), silence(1.0), syllables(2.0)])  # second one open
+    sent = threading.Event()
+
+    def requests():
+        yield from utterance_stream(samples, chunk_seconds=5.0)
+        sent.set()
+        time.sleep(30)  # a live microphone that never half-closes
+
+    with grpc.insecure_channel(server.address) as channel:
+        call = emotion_pb2_grpc.EmotionServiceStub(channel).StreamEmotions(requests(), timeout=20)
+        first = next(call)
+        assert first.utterance.index == 0 and sent.wait(5)
+        stopper = threading.Thread(target=server.stop, kwargs={"grace": 5})
+        stopper.start()
+        rest = list(call)
+        stopper.join(20)
+    assert [r.WhichOneof("result") for r in rest] == ["utterance", "summary"]
+    assert rest[0].utterance.index == 1 and rest[0].utterance.start_seconds == pytest.approx(3.0, abs=0.1)
+    assert rest[-1].summary.utterances_analyzed == 2
+    assert rest[-1].summary.end_reason == pb.END_REASON_SERVER_SHUTDOWN
