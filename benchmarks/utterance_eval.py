@@ -32,6 +32,7 @@ from speechsense.v1 import emotion_pb2_grpc  # noqa: E402
 
 @dataclass
 class ClipOutcome:
+    name: str
     found_as_one: bool
     vad_errors: tuple[float, float]  # start, end error against the clip alone through the server
     energy_errors: tuple[float, float]
@@ -65,12 +66,14 @@ def evaluate(stub, mono: Monologue, speed: float) -> tuple[list[ClipOutcome], in
                   if u.end_seconds > c.offset_seconds and u.start_seconds < c.offset_seconds + c.seconds]
         matched.update(k for k, _, _ in inside)
         if not inside:
-            outcomes.append(ClipOutcome(False, (np.nan, np.nan), (np.nan, np.nan), "", "", c.emotion, np.nan))
+            nan2 = (np.nan, np.nan)
+            outcomes.append(ClipOutcome(c.path.name, False, nan2, nan2, "", "", c.emotion, np.nan))
             continue
         _, u, lat = inside[0]
         start, end = u.start_seconds - c.offset_seconds, u.end_seconds - c.offset_seconds
         vad = (start - alone[0].start_seconds, end - alone[0].end_seconds) if len(alone) == 1 else (np.nan,) * 2
-        outcomes.append(ClipOutcome(len(inside) == 1 and len(alone) == 1, vad, (start - e0, end - e1), u.top_label,
+        one = len(inside) == 1 and len(alone) == 1
+        outcomes.append(ClipOutcome(c.path.name, one, vad, (start - e0, end - e1), u.top_label,
                                     alone[0].top_label if alone else "", c.emotion, lat))
     return outcomes, len(got) - len(matched)
 
@@ -79,6 +82,9 @@ def report(outcomes: list[ClipOutcome], false_alarms: int, closing: float, speed
     n = len(outcomes)
     print(f"clips: {n}; found as one utterance: {sum(o.found_as_one for o in outcomes)}; "
           f"utterances outside any clip's speech: {false_alarms}")
+    missed = [o.name for o in outcomes if not o.found_as_one]
+    if missed:
+        print(f"  not one utterance (in the monologue or alone): {', '.join(missed)}")
     for name, attr in (("vs the clip alone (server)", "vad_errors"), ("vs energy trim of the clip", "energy_errors")):
         e = np.abs(np.array([getattr(o, attr) for o in outcomes], dtype=float))
         e = e[~np.isnan(e).any(axis=1)]
