@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from speechsense.client.results import SummaryView, WindowView
+from speechsense.client.results import SummaryView, UtteranceView, WindowView
 
 BAR_WIDTH = 32
 EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -55,23 +55,34 @@ class RichSink:
             (head, "bold"), "  speech  top: ", (result.top_label, "bold green"), f" {result.top_score:.2f}"))
         self.console.print(score_table(result.scores, result.top_label))
 
+    def utterance(self, result: UtteranceView) -> None:
+        """Print one utterance as it ends: its span, top label, and a bar chart over every label."""
+        length = result.end_seconds - result.start_seconds
+        head = (f"utterance {result.index:>3}  {result.start_seconds:6.2f}–{result.end_seconds:6.2f} s  "
+                f"({length:.2f} s, {result.window_count} window{'s' if result.window_count != 1 else ''}"
+                f"{', cut at max length' if result.cut_at_max_length else ''})")
+        self.console.print(Text.assemble(
+            (head, "bold"), "  top: ", (result.top_label, "bold green"), f" {result.top_score:.2f}"))
+        self.console.print(score_table(result.scores, result.top_label))
+
     def summary(self, summary: SummaryView) -> None:
-        """Print the session summary: mean per label over speech windows and the dominant emotion."""
+        """Print the session summary: mean per label over speech windows (or utterances) and the dominant emotion."""
         speech = summary.windows_analyzed - summary.windows_skipped_silence
+        unit = "utterance" if summary.utterance_mode else "window"
         self.console.rule("session summary")
-        self.console.print(
-            f"{summary.audio_seconds:.1f} s of audio, {summary.windows_analyzed} windows "
-            f"({speech} speech, {summary.windows_skipped_silence} silence)"
-            + (f", {summary.reconnects} reconnect(s)" if summary.reconnects else "")
-        )
+        counted = (f"{summary.utterances_analyzed} utterances ({summary.windows_analyzed} windows)"
+                   if summary.utterance_mode else f"{summary.windows_analyzed} windows "
+                   f"({speech} speech, {summary.windows_skipped_silence} silence)")
+        self.console.print(f"{summary.audio_seconds:.1f} s of audio, {counted}"
+                           + (f", {summary.reconnects} reconnect(s)" if summary.reconnects else ""))
         if not summary.dominant_label:
             self.console.print("no speech detected")
             return
-        self.console.print("mean score per label over speech windows:")
+        self.console.print(f"mean score per label over {'utterances' if summary.utterance_mode else 'speech windows'}:")
         self.console.print(score_table(summary.mean_scores, summary.dominant_label))
         counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.top_label_counts.items(), key=lambda kv: -kv[1]) if v)
         self.console.print(Text.assemble("dominant emotion: ", (summary.dominant_label, "bold green"),
-                                         f"   (top label per window: {counts})"))
+                                         f"   (top label per {unit}: {counts})"))
 
     def status(self, message: str) -> None:
         """A warning or progress line."""
@@ -79,7 +90,7 @@ class RichSink:
 
 
 class JsonLinesSink:
-    """Machine view: one JSON object per line on `out` (windows, then the summary); status elsewhere."""
+    """Machine view: one JSON object per line on `out` (windows or utterances, then the summary); status elsewhere."""
 
     def __init__(self, out: TextIO, status_console: Console) -> None:
         self.out = out
@@ -91,6 +102,10 @@ class JsonLinesSink:
 
     def window(self, result: WindowView) -> None:
         """One line per window."""
+        self._write(result.to_json())
+
+    def utterance(self, result: UtteranceView) -> None:
+        """One line per utterance."""
         self._write(result.to_json())
 
     def summary(self, summary: SummaryView) -> None:
@@ -108,6 +123,7 @@ class RecordingSink:
     def __init__(self, inner: RichSink | JsonLinesSink | None = None) -> None:
         self.inner = inner
         self.windows: list[WindowView] = []
+        self.utterances: list[UtteranceView] = []
         self.summaries: list[SummaryView] = []
         self.messages: list[str] = []
 
@@ -115,6 +131,11 @@ class RecordingSink:
         self.windows.append(result)
         if self.inner is not None:
             self.inner.window(result)
+
+    def utterance(self, result: UtteranceView) -> None:
+        self.utterances.append(result)
+        if self.inner is not None:
+            self.inner.utterance(result)
 
     def summary(self, summary: SummaryView) -> None:
         self.summaries.append(summary)

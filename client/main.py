@@ -26,6 +26,7 @@ from speechsense.client.sources import FileSource, MicrophoneSource, list_input_
 EPILOG = """examples:
   speechsense-client --file examples/03-01-05-02-01-01-02.flac
   speechsense-client --file clip.wav --fast --json > windows.jsonl
+  speechsense-client --file talk.flac --utterances --plot talk.png   (one reading per utterance)
   speechsense-client --duration 30 --plot session.png        (microphone; Enter or Ctrl-C ends early)
   SPEECHSENSE_TOKEN=... speechsense-client --server host:443 --tls --ca-cert ca.pem --file clip.flac
 """
@@ -46,9 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
     win = p.add_argument_group("windows")
     win.add_argument("--window", type=float, default=0.0, help="window seconds (default: the model's)")
     win.add_argument("--hop", type=float, default=0.0, help="hop seconds (default: the model's, else 1)")
+    utt = p.add_argument_group("utterances")
+    utt.add_argument("--utterances", action="store_true",
+                     help="one result per spoken utterance (found by the server's VAD) instead of per window")
+    utt.add_argument("--min-speech", type=float, default=0.0,
+                     help="seconds of speech that start an utterance (default: the server's, 0.3)")
+    utt.add_argument("--closing-silence", type=float, default=0.0,
+                     help="seconds of silence that end an utterance (default: the server's, 0.5)")
+    utt.add_argument("--max-utterance", type=float, default=0.0,
+                     help="longest utterance in seconds before it is cut (default: the server's, 15)")
     out = p.add_argument_group("output")
-    out.add_argument("--json", action="store_true", help="JSON Lines on stdout: one per window, then the summary")
-    out.add_argument("--plot", type=Path, help="save a PNG of each label's score over the session")
+    out.add_argument("--json", action="store_true",
+                     help="JSON Lines on stdout: one per window (or utterance), then the summary")
+    out.add_argument("--plot", type=Path, help="save a PNG of each label's score over the session "
+                     "(with --utterances: each utterance's span)")
     out.add_argument("--tag", default="", help="session tag echoed by the server")
     net = p.add_argument_group("connection")
     net.add_argument("--server", help=f"host:port (default ${SERVER_ENV} or localhost:50051)")
@@ -69,6 +81,8 @@ def options_from(args: argparse.Namespace, env: Mapping[str, str]) -> ClientOpti
         deadline=args.deadline, retries=args.retries, file=args.file, fast=args.fast, device=args.device,
         list_devices=args.list_devices, rate=args.rate, window_seconds=args.window, hop_seconds=args.hop,
         duration=args.duration, json=args.json, plot=args.plot, session_tag=args.tag,
+        utterances=args.utterances, min_speech_seconds=args.min_speech,
+        closing_silence_seconds=args.closing_silence, max_utterance_seconds=args.max_utterance,
     )
 
 
@@ -133,7 +147,7 @@ def run_client(opts: ClientOptions, stdout: TextIO, stderr: TextIO, pyaudio_modu
     with stop_controls(stop, sink, stdin), source:
         result = StreamSession(opts, Connector(opts), source, sink, stop).run()
     if opts.plot is not None:
-        save_plot(result.windows, opts.plot)
+        save_plot(result.windows, opts.plot, utterances=result.utterances if opts.utterances else None)
         err.print(f"plot saved to {opts.plot}")
     return result
 

@@ -40,6 +40,10 @@ class ClientOptions:
     chunk_seconds: float = 0.1
     window_seconds: float = 0.0  # 0: the model's window
     hop_seconds: float = 0.0  # 0: the API default (1 s, or the window if shorter)
+    utterances: bool = False  # one result per spoken utterance instead of per window
+    min_speech_seconds: float = 0.0  # utterance thresholds; 0: the server's defaults
+    closing_silence_seconds: float = 0.0
+    max_utterance_seconds: float = 0.0
     duration: float | None = None  # stop after this many seconds of audio
     json: bool = False
     plot: Path | None = None
@@ -74,6 +78,11 @@ class ClientOptions:
             raise OptionsError("--window and --hop must not be negative")
         if self.window_seconds and self.hop_seconds > self.window_seconds:
             raise OptionsError(f"--hop {self.hop_seconds} exceeds --window {self.window_seconds}")
+        thresholds = (self.min_speech_seconds, self.closing_silence_seconds, self.max_utterance_seconds)
+        if any(t < 0 for t in thresholds):
+            raise OptionsError("--min-speech, --closing-silence and --max-utterance must not be negative")
+        if any(thresholds) and not self.utterances:
+            raise OptionsError("--min-speech, --closing-silence and --max-utterance need --utterances")
         if self.duration is not None and self.duration <= 0:
             raise OptionsError(f"--duration must be positive, got {self.duration}")
         if self.file is not None and self.device is not None:

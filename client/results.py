@@ -50,6 +50,49 @@ class WindowView:
 
 
 @dataclass(frozen=True)
+class UtteranceView:
+    """One utterance's result in session time (continuous across reconnects)."""
+
+    index: int
+    start_seconds: float
+    end_seconds: float
+    scores: dict[str, float]  # mean over its windows, in the model's label order
+    top_label: str
+    top_score: float
+    window_count: int
+    cut_at_max_length: bool
+
+    @classmethod
+    def from_proto(cls, u: emotion_pb2.UtteranceResult, index_offset: int = 0, seconds_offset: float = 0.0
+                   ) -> UtteranceView:
+        """Convert a server result, shifting a resumed stream's index and times back into session time."""
+        return cls(
+            index=int(u.index) + index_offset,
+            start_seconds=u.start_seconds + seconds_offset,
+            end_seconds=u.end_seconds + seconds_offset,
+            scores={s.label: float(s.score) for s in u.scores},
+            top_label=u.top_label,
+            top_score=float(u.top_score),
+            window_count=int(u.window_count),
+            cut_at_max_length=bool(u.cut_at_max_length),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON Lines object for this utterance."""
+        return {
+            "type": "utterance",
+            "index": self.index,
+            "start_seconds": round(self.start_seconds, 6),
+            "end_seconds": round(self.end_seconds, 6),
+            "top_label": self.top_label,
+            "top_score": round(self.top_score, 6),
+            "window_count": self.window_count,
+            "cut_at_max_length": self.cut_at_max_length,
+            "scores": {k: round(v, 6) for k, v in self.scores.items()},
+        }
+
+
+@dataclass(frozen=True)
 class SummaryView:
     """A session's summary; `source` says whether the server or the client computed it."""
 
@@ -61,9 +104,11 @@ class SummaryView:
     windows_skipped_silence: int
     source: Literal["server", "client"] = "server"
     reconnects: int = 0
+    utterance_mode: bool = False  # means and counts are over utterances
+    utterances_analyzed: int = 0
 
     @classmethod
-    def from_proto(cls, s: emotion_pb2.SessionSummary) -> SummaryView:
+    def from_proto(cls, s: emotion_pb2.SessionSummary, utterance_mode: bool = False) -> SummaryView:
         """Convert the server's summary."""
         return cls(
             mean_scores={m.label: float(m.score) for m in s.mean_scores},
@@ -72,10 +117,13 @@ class SummaryView:
             audio_seconds=float(s.audio_seconds),
             windows_analyzed=int(s.windows_analyzed),
             windows_skipped_silence=int(s.windows_skipped_silence),
+            utterance_mode=utterance_mode,
+            utterances_analyzed=int(s.utterances_analyzed),
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON Lines object for the summary."""
+        """The JSON Lines object for the summary (utterances_analyzed only in utterance mode)."""
+        extra = {"utterances_analyzed": self.utterances_analyzed} if self.utterance_mode else {}
         return {
             "type": "summary",
             "mean_scores": {k: round(v, 6) for k, v in self.mean_scores.items()},
@@ -86,7 +134,7 @@ class SummaryView:
             "windows_skipped_silence": self.windows_skipped_silence,
             "computed_by": self.source,
             "reconnects": self.reconnects,
-        }
+        } | extra
 
 
 def labels_of(windows: list[WindowView], fallback: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -114,4 +162,23 @@ def summarize(windows: list[WindowView], audio_seconds: float, labels: tuple[str
         windows_skipped_silence=len(windows) - len(speech),
         source="client",
         reconnects=reconnects,
+    )
+
+
+def summarize_utterances(utterances: list[UtteranceView], audio_seconds: float, labels: tuple[str, ...] = (),
+                         reconnects: int = 0) -> SummaryView:
+    """The utterance-mode summary computed client-side as the API defines it (means over utterances)."""
+    labels = tuple(utterances[0].scores) if utterances and utterances[0].scores else labels
+    means = {label: sum(u.scores.get(label, 0.0) for u in utterances) / max(len(utterances), 1) for label in labels}
+    return SummaryView(
+        mean_scores=means,
+        dominant_label=max(labels, key=lambda label: means[label]) if utterances and labels else "",
+        top_label_counts=dict(Counter(u.top_label for u in utterances)),
+        audio_seconds=audio_seconds,
+        windows_analyzed=sum(u.window_count for u in utterances),
+        windows_skipped_silence=0,
+        source="client",
+        reconnects=reconnects,
+        utterance_mode=True,
+        utterances_analyzed=len(utterances),
     )

@@ -15,7 +15,7 @@ from speechsense.audio import PcmFormat
 from speechsense.client.audiolog import AudioLog
 from speechsense.client.connection import Backoff, Connector, describe_rpc_error
 from speechsense.client.options import ClientError, ClientOptions
-from speechsense.client.results import SummaryView, WindowView, summarize
+from speechsense.client.results import SummaryView, UtteranceView, WindowView, summarize, summarize_utterances
 from speechsense.v1 import emotion_pb2 as pb
 
 DEFAULT_HOP_SECONDS = 1.0
@@ -36,6 +36,8 @@ class Sink(Protocol):
     """Where results and status lines go as they happen."""
 
     def window(self, result: WindowView) -> None: ...
+
+    def utterance(self, result: UtteranceView) -> None: ...
 
     def summary(self, summary: SummaryView) -> None: ...
 
@@ -61,12 +63,13 @@ class WindowPlan:
 
 @dataclass(frozen=True)
 class SessionResult:
-    """Every window of the session once, in order, and the summary."""
+    """Every window (or, with --utterances, every utterance) of the session once, in order, and the summary."""
 
     windows: list[WindowView]
     summary: SummaryView
     reconnects: int
     plan: WindowPlan
+    utterances: list[UtteranceView] = field(default_factory=list)
 
 
 class StreamEndedEarly(Exception):
@@ -77,7 +80,8 @@ class StreamEndedEarly(Exception):
 class _Attempt:
     """One StreamEmotions call: where it resumed, whether all audio went out, whether it is over."""
 
-    first: int
+    first: int  # session index of its first result
+    origin: int = 0  # session byte position of its first audio byte
     sent_all: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -109,6 +113,8 @@ class StreamSession:
         self.plan: WindowPlan | None = None
         self.labels: tuple[str, ...] = ()
         self.windows: list[WindowView] = []
+        self.utterances: list[UtteranceView] = []
+        self._resume_at = 0  # utterance mode: byte position after the last utterance with a result
         self.reconnects = 0
         self._bytes_per_second = self.fmt.sample_rate * self.fmt.frame_bytes
         self._chunk_bytes = source.chunk_frames * self.fmt.frame_bytes
@@ -140,8 +146,8 @@ class StreamSession:
     def _check_lag(self) -> None:
         """Say so when audio piles up waiting for results: the server is slower than real time."""
         plan = self.plan
-        if not self.source.live or plan is None:
-            return
+        if not self.source.live or plan is None or self.opts.utterances:
+            return  # in utterance mode silence keeps audio pending by design: no lag to report
         pending = (self.log.end - self.log.start) / self._bytes_per_second
         allowed = plan.window_seconds + plan.hop_seconds + self.opts.lag_warning_seconds
         now = time.monotonic()
@@ -167,7 +173,21 @@ class StreamSession:
 
     def _config(self, plan: WindowPlan) -> pb.StreamConfig:
         window = pb.WindowSpec(window_seconds=plan.window_seconds, hop_seconds=plan.hop_seconds)
-        return pb.StreamConfig(format=_pcm_config(self.fmt), window=window, session_tag=self.opts.session_tag)
+        config = pb.StreamConfig(format=_pcm_config(self.fmt), window=window, session_tag=self.opts.session_tag)
+        if self.opts.utterances:
+            config.segmentation = pb.SEGMENTATION_UTTERANCES
+            config.utterance.CopyFrom(pb.UtteranceSpec(
+                min_speech_seconds=self.opts.min_speech_seconds,
+                closing_silence_seconds=self.opts.closing_silence_seconds,
+                max_utterance_seconds=self.opts.max_utterance_seconds))
+        return config
+
+    def _new_attempt(self) -> _Attempt:
+        """Resume at the first window without a result, or after the last utterance with one."""
+        if self.opts.utterances:
+            return _Attempt(len(self.utterances), self._resume_at)
+        first = self.windows[-1].index + 1 if self.windows else 0
+        return _Attempt(first, first * self._hop_bytes(self.plan))
 
     def _hop_bytes(self, plan: WindowPlan) -> int:
         return round(plan.hop_seconds * self.fmt.sample_rate) * self.fmt.frame_bytes
@@ -180,9 +200,8 @@ class StreamSession:
                                      timeout=self.connector.timeout())
             self.plan = WindowPlan.resolve(self.opts, info)
             self.labels = tuple(info.labels)
-        first = self.windows[-1].index + 1 if self.windows else 0
-        attempt = _Attempt(first)
-        requests = self._requests(self._config(self.plan), first * self._hop_bytes(self.plan), attempt)
+        attempt = self._new_attempt()
+        requests = self._requests(self._config(self.plan), attempt.origin, attempt)
         call = stub.StreamEmotions(requests, metadata=metadata, timeout=self.connector.timeout())
         self._call = call
         summary = None
@@ -190,14 +209,16 @@ class StreamSession:
             for response in call:
                 if response.HasField("window"):
                     self._on_window(response.window, attempt)
+                elif response.HasField("utterance"):
+                    self._on_utterance(response.utterance, attempt)
                 elif response.HasField("summary"):
-                    summary = SummaryView.from_proto(response.summary)
+                    summary = SummaryView.from_proto(response.summary, utterance_mode=self.opts.utterances)
         finally:
             attempt.done.set()
             self._call = None
         if not attempt.sent_all.is_set():
             raise StreamEndedEarly("the server closed the stream before all audio was sent")
-        return first, summary
+        return attempt.first, summary
 
     def _on_window(self, result: pb.WindowResult, attempt: _Attempt) -> None:
         """Map a result into session time, keep it once, and release the audio no window still needs."""
@@ -215,6 +236,18 @@ class StreamSession:
         self.log.trim((index + 1) * self._hop_bytes(plan))
         self.backoff.reset()
         self.sink.window(view)
+
+    def _on_utterance(self, result: pb.UtteranceResult, attempt: _Attempt) -> None:
+        """Map an utterance into session time, keep it once, and release the audio up to its end."""
+        view = UtteranceView.from_proto(result, attempt.first, attempt.origin / self._bytes_per_second)
+        if self.utterances and view.index <= self.utterances[-1].index:
+            return
+        self.utterances.append(view)
+        self._resume_at = max(self._resume_at,
+                              round(view.end_seconds * self.fmt.sample_rate) * self.fmt.frame_bytes)
+        self.log.trim(self._resume_at)
+        self.backoff.reset()
+        self.sink.utterance(view)
 
     def _stream_with_retries(self) -> tuple[int, SummaryView | None]:
         """Attempts until one completes; transport failures are retried with backoff, anything else is fatal."""
@@ -253,11 +286,13 @@ class StreamSession:
             raise ClientError(f"audio capture failed: {self._pump_error}") from self._pump_error
         summary = self._final_summary(first, server_summary)
         self.sink.summary(summary)
-        return SessionResult(list(self.windows), summary, self.reconnects, self.plan)
+        return SessionResult(list(self.windows), summary, self.reconnects, self.plan, list(self.utterances))
 
     def _final_summary(self, first: int, server_summary: SummaryView | None) -> SummaryView:
         """The server's summary when one stream saw all the audio; else computed over every window."""
         if server_summary is not None and first == 0:
             return replace(server_summary, reconnects=self.reconnects)
         seconds = self.log.end / self._bytes_per_second
+        if self.opts.utterances:
+            return summarize_utterances(self.utterances, seconds, self.labels, reconnects=self.reconnects)
         return summarize(self.windows, seconds, self.labels, reconnects=self.reconnects)

@@ -23,6 +23,7 @@ class EngineOptions:
     speech_threshold: float = 0.1  # fraction of 30 ms frames that must be voiced (see vad.py)
     vad_aggressiveness: int = 1  # webrtcvad mode 0..3
     min_speech_dbfs: float = -50.0  # windows quieter than this are silence
+    utterance_min_dbfs: float = -70.0  # utterance mode: 30 ms frames quieter than this are silence
     noise_reduction: bool = False  # spectral gating (noisereduce) on each window
 
     def __post_init__(self) -> None:
@@ -36,6 +37,8 @@ class EngineOptions:
             raise OptionsError("max_wait_ms must be in 0..1000")
         if not 0 <= self.speech_threshold <= 1:
             raise OptionsError("speech_threshold must be in 0..1")
+        if not -100 <= self.utterance_min_dbfs <= 0:
+            raise OptionsError("utterance_min_dbfs must be in -100..0")
         if self.vad_aggressiveness not in (0, 1, 2, 3):
             raise OptionsError("vad_aggressiveness must be 0..3")
 

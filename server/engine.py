@@ -19,6 +19,7 @@ from speechsense.features import window_features
 from speechsense.server.config import EngineOptions
 from speechsense.server.metrics import ServerMetrics
 from speechsense.server.model import EmotionModel
+from speechsense.server.utterances import utterance_windows
 from speechsense.server.vad import SpeechDetector
 
 
@@ -70,10 +71,12 @@ class Engine:
         """Run other CPU work (decoding a clip) on the feature pool, off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self._features, fn, *args)
 
-    async def score(self, samples: np.ndarray, real_samples: int) -> Scored:
-        """Score one window; the first real_samples are audio, the rest padding."""
+    async def score(self, samples: np.ndarray, real_samples: int, gate: bool = True) -> Scored:
+        """Score one window; the first real_samples are audio, the rest padding. gate=False skips the
+        VAD (an utterance's windows are speech by construction)."""
         loop = asyncio.get_running_loop()
-        features = await loop.run_in_executor(self._features, self._prepare, samples, real_samples)
+        prepare = self._prepare if gate else self._prepare_ungated
+        features = await loop.run_in_executor(self._features, prepare, samples, real_samples)
         if features is None:
             return Scored(None)
         future = loop.create_future()
@@ -86,11 +89,20 @@ class Engine:
             return None
         return self._prepare_features(samples)
 
+    def _prepare_ungated(self, samples: np.ndarray, real_samples: int) -> np.ndarray:
+        return self._prepare_features(samples)
+
     def _prepare_features(self, samples: np.ndarray) -> np.ndarray:
         meta = self.model.meta
         if self.options.noise_reduction:
             samples = reduce_noise(samples, meta.feature_config.sample_rate)
         return meta.normalizer.apply(window_features(samples, meta.feature_config))
+
+    async def score_utterance(self, samples: np.ndarray, window: int, hop: int) -> tuple[np.ndarray, int]:
+        """Mean probabilities over an utterance's windows (see utterance_windows) and how many there were."""
+        windows = utterance_windows(samples, window, hop)
+        scored = await asyncio.gather(*(self.score(w, real, gate=False) for w, real in windows))
+        return np.mean([s.probabilities for s in scored], axis=0).astype(np.float32), len(windows)
 
     async def _batch_loop(self) -> None:
         loop = asyncio.get_running_loop()

@@ -36,6 +36,8 @@ ENGINE_FLAGS = [
     ("speech-threshold", "speech_threshold", float, "fraction of voiced 30 ms frames that makes a window speech"),
     ("vad-aggressiveness", "vad_aggressiveness", int, "webrtcvad mode, 0 (least) to 3 (most aggressive)"),
     ("min-speech-dbfs", "min_speech_dbfs", float, "frames quieter than this (dBFS) never count as speech"),
+    ("utterance-min-dbfs", "utterance_min_dbfs", float,
+     "utterance mode: 30 ms frames quieter than this (dBFS) never count as speech"),
 ]
 
 

@@ -24,8 +24,10 @@ from speechsense.server.session import (
     pcm_format,
     window_result,
 )
+from speechsense.server.utterances import Segmenter, Utterance, UtteranceOptions, utterance_result, wants_utterances
 from speechsense.v1 import emotion_pb2 as pb
 from speechsense.v1 import emotion_pb2_grpc as pb_grpc
+from speechsense.windowing import Window
 
 log = logging.getLogger("speechsense.server")
 MAX_TAG = 128
@@ -96,32 +98,50 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
     async def AnalyzeClip(self, request: pb.AnalyzeClipRequest, context) -> pb.AnalyzeClipResponse:
         async with self._abort_on(context, "clip", request.session_tag) as outcome:
             self._check_open()
-            session, windows = await self.engine.run_cpu(self._clip_session, request)
-            scored = await asyncio.gather(*(self.engine.score(w.samples, w.end - w.start) for w in windows))
-            rate, labels, summary = session.model_rate, self.model.labels, SummaryBuilder(self.model.labels)
-            results = []
-            for w, s in zip(windows, scored, strict=True):
-                summary.add(s.probabilities)
-                results.append(window_result(w, s.probabilities, labels, rate))
+            session, items = await self.engine.run_cpu(self._clip_session, request)
+            scored = await asyncio.gather(*(self._score(session, item) for item in items))
+            summary = SummaryBuilder(self.model.labels)
+            reply = pb.AnalyzeClipResponse(session_tag=request.session_tag)
+            for item, result in zip(items, scored, strict=True):
+                kind, message = self._result(session, item, result, summary)
+                getattr(reply, kind + "s").append(message)
             self._count(summary, session.audio_seconds)
             outcome["windows"] = summary.analyzed
-            return pb.AnalyzeClipResponse(session_tag=request.session_tag, windows=results,
-                                          summary=summary.summary(session.audio_seconds))
+            reply.summary.CopyFrom(summary.summary(session.audio_seconds))
+            return reply
 
     def _clip_session(self, request: pb.AnalyzeClipRequest) -> tuple[AudioSession, list]:
-        """Decode and window a whole clip (runs on the feature pool: decoding is CPU work)."""
+        """Decode and cut a whole clip (runs on the feature pool: decoding is CPU work)."""
         rate = self.model.meta.feature_config.sample_rate
         source = request.WhichOneof("audio_source")
         if source is None:
             raise AudioError("request holds no audio: set raw or encoded")
-        plan = self._plan(request.window)
+        plan, segmenter = self._plan(request.window), self._segmenter(request.segmentation, request.utterance)
         if source == "raw":
-            session = AudioSession(pcm_format(request.raw.format), plan, rate, self.options.max_clip_seconds)
-            windows = session.push_pcm(request.raw.data)
+            session = AudioSession(pcm_format(request.raw.format), plan, rate, self.options.max_clip_seconds,
+                                   segmenter)
+            items = session.push_pcm(request.raw.data)
         else:
-            session = AudioSession(None, plan, rate, self.options.max_clip_seconds)
-            windows = session.push_model_rate(decode_bytes(request.encoded, rate))
-        return session, windows + session.finish()
+            session = AudioSession(None, plan, rate, self.options.max_clip_seconds, segmenter)
+            items = session.push_model_rate(decode_bytes(request.encoded, rate))
+        return session, items + session.finish()
+
+    def _score(self, session: AudioSession, item: Window | Utterance):
+        """The scoring coroutine of a window or an utterance."""
+        if isinstance(item, Utterance):
+            return self.engine.score_utterance(item.samples, session.windower.window, session.windower.hop)
+        return self.engine.score(item.samples, item.end - item.start)
+
+    def _result(self, session: AudioSession, item: Window | Utterance, scored,
+                summary: SummaryBuilder) -> tuple[str, pb.WindowResult | pb.UtteranceResult]:
+        """The API message for a scored item, added to the summary: ("window" | "utterance", message)."""
+        labels, rate = self.model.labels, session.model_rate
+        if isinstance(item, Utterance):
+            probabilities, windows = scored
+            summary.add_utterance(probabilities, windows)
+            return "utterance", utterance_result(item, probabilities, windows, labels, rate)
+        summary.add(scored.probabilities)
+        return "window", window_result(item, scored.probabilities, labels, rate)
 
     async def StreamEmotions(self, request_iterator, context) -> AsyncIterator[pb.StreamEmotionsResponse]:
         tag = ""
@@ -134,8 +154,9 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
             self.metrics.open_streams.inc()
             try:
                 session, tag = await self._open_stream(request_iterator)
-                log.info("stream opened tag=%r format=%s window=%.2fs hop=%.2fs", tag, session.fmt,
-                         session.plan.window_seconds, session.plan.hop_seconds)
+                log.info("stream opened tag=%r format=%s window=%.2fs hop=%.2fs segmentation=%s", tag, session.fmt,
+                         session.plan.window_seconds, session.plan.hop_seconds,
+                         "windows" if session.segmenter is None else "utterances")
                 async for response in self._run_stream(session, tag, request_iterator, outcome):
                     yield response
             finally:
@@ -156,7 +177,8 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
         if len(cfg.session_tag) > MAX_TAG:
             raise AudioError(f"session_tag is longer than {MAX_TAG} characters")
         session = AudioSession(pcm_format(cfg.format), self._plan(cfg.window),
-                               self.model.meta.feature_config.sample_rate, self.options.max_stream_seconds)
+                               self.model.meta.feature_config.sample_rate, self.options.max_stream_seconds,
+                               self._segmenter(cfg.segmentation, cfg.utterance))
         return session, cfg.session_tag
 
     async def _run_stream(self, session: AudioSession, tag: str, request_iterator,
@@ -164,16 +186,14 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
         pending: asyncio.Queue = asyncio.Queue(self.options.pending_windows)
         reader = asyncio.create_task(self._read(session, request_iterator, pending))
         self._readers.add(reader)
-        summary, labels, rate = SummaryBuilder(self.model.labels), self.model.labels, session.model_rate
+        summary = SummaryBuilder(self.model.labels)
         try:
             while (item := await pending.get()) is not _END:
                 if isinstance(item, BaseException):
                     raise item
-                window, task, received_at = item
-                scored = await task
-                summary.add(scored.probabilities)
-                yield pb.StreamEmotionsResponse(
-                    session_tag=tag, window=window_result(window, scored.probabilities, labels, rate))
+                cut, task, received_at = item
+                kind, message = self._result(session, cut, await task, summary)
+                yield pb.StreamEmotionsResponse(session_tag=tag, **{kind: message})
                 self.metrics.window_latency.observe(time.perf_counter() - received_at)
             self._count(summary, session.audio_seconds)
             outcome["windows"] = summary.analyzed
@@ -189,6 +209,7 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
 
     async def _read(self, session: AudioSession, request_iterator, pending: asyncio.Queue) -> None:
         """Read audio messages into windows and queue them in order; errors go through the queue too."""
+        push = None  # a chunk being cut on the executor: finish() must wait for it
         try:
             try:
                 async for request in request_iterator:
@@ -196,26 +217,43 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
                     if kind != "audio":
                         raise AudioError("only the first message of a stream may carry a config" if kind
                                          else "message carries neither config nor audio")
-                    # Conversion of one chunk takes microseconds: cheaper inline than an executor hop.
-                    await self._submit(session.push_pcm(request.audio), pending)
+                    # Conversion of one chunk takes microseconds: cheaper inline than an executor hop. The
+                    # utterance VAD classifies every 30 ms frame of the chunk: that goes to the executor.
+                    if session.segmenter is None:
+                        items = session.push_pcm(request.audio)
+                    else:
+                        push = asyncio.ensure_future(self.engine.run_cpu(session.push_pcm, request.audio))
+                        items = await asyncio.shield(push)
+                        push = None
+                    await self._submit(session, items, pending)
             except asyncio.CancelledError:
                 if not self.draining:
                     raise
                 session.cut_short = True
-            await self._submit(session.finish(), pending)
+                if push is not None:
+                    await self._submit(session, await push, pending)
+            await self._submit(session, session.finish(), pending)
             await pending.put(_END)
         except (AudioError, LimitExceeded, RequestError) as exc:
             await pending.put(exc)
 
-    async def _submit(self, windows, pending: asyncio.Queue) -> None:
+    async def _submit(self, session: AudioSession, items: list, pending: asyncio.Queue) -> None:
         now = time.perf_counter()
-        for w in windows:
-            task = asyncio.ensure_future(self.engine.score(w.samples, w.end - w.start))
-            await pending.put((w, task, now))
+        for item in items:
+            await pending.put((item, asyncio.ensure_future(self._score(session, item)), now))
 
     def _plan(self, spec: pb.WindowSpec) -> WindowPlan:
         meta = self.model.meta
         return WindowPlan.resolve(spec, meta.feature_config.window_seconds, meta.default_hop_seconds)
+
+    def _segmenter(self, segmentation: int, spec: pb.UtteranceSpec) -> Segmenter | None:
+        """A Segmenter for SEGMENTATION_UTTERANCES, None for fixed windows; AudioError names a bad field."""
+        options = UtteranceOptions.resolve(spec)  # range-checked in either mode
+        if not wants_utterances(segmentation):
+            return None
+        cfg = self.model.meta.feature_config
+        return Segmenter(options, self.engine.detector, cfg.sample_rate, self.engine.options.utterance_min_dbfs,
+                         cfg.trim_top_db)
 
     def _check_open(self) -> None:
         if not self.ready:

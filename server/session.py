@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from speechsense.audio import AudioError, Encoding, PcmFormat, StreamResampler, pcm_to_mono
+from speechsense.server.utterances import Segmenter, Utterance
 from speechsense.v1 import emotion_pb2 as pb
 from speechsense.windowing import StreamWindower, Window
 
@@ -36,34 +37,47 @@ class WindowPlan:
 
 
 class AudioSession:
-    """Raw audio in, complete windows at the model's rate out; memory bounded by one window."""
+    """Raw audio in, complete windows (or, with a segmenter, ended utterances) at the model's rate out.
 
-    def __init__(self, fmt: PcmFormat | None, plan: WindowPlan, model_rate: int, max_seconds: float) -> None:
+    Memory is bounded by one window, or by one utterance and its closing silence.
+    """
+
+    def __init__(self, fmt: PcmFormat | None, plan: WindowPlan, model_rate: int, max_seconds: float,
+                 segmenter: Segmenter | None = None) -> None:
         self.fmt, self.plan, self.model_rate, self.max_seconds = fmt, plan, model_rate, max_seconds
         self._resampler = StreamResampler(fmt.sample_rate, model_rate) if fmt else None
         self.windower = StreamWindower(int(round(plan.window_seconds * model_rate)),
                                        int(round(plan.hop_seconds * model_rate)), model_rate)
+        self.segmenter = segmenter
         self.audio_seconds = 0.0
         self.cut_short = False  # the server stopped reading before the client half-closed
 
-    def push_pcm(self, data: bytes) -> list[Window]:
+    def push_pcm(self, data: bytes) -> list[Window | Utterance]:
         """A chunk of raw bytes in the session's format."""
         samples = pcm_to_mono(data, self.fmt)
         self._count(samples.size / self.fmt.sample_rate)
-        return list(self.windower.push(self._resampler.push(samples)))
+        return self._cut(self._resampler.push(samples))
 
-    def push_model_rate(self, samples: np.ndarray) -> list[Window]:
+    def push_model_rate(self, samples: np.ndarray) -> list[Window | Utterance]:
         """Samples already decoded to mono at the model's rate (encoded clips)."""
         self._count(samples.size / self.model_rate)
-        return list(self.windower.push(samples))
+        return self._cut(samples)
 
-    def finish(self) -> list[Window]:
-        """End of audio: flush the resampler and emit what completes, plus a short clip's one window."""
-        windows = []
+    def finish(self) -> list[Window | Utterance]:
+        """End of audio: flush the resampler and emit what completes, plus a short clip's one window
+        (or the utterance still open)."""
+        items = []
         if self._resampler is not None:
-            windows = list(self.windower.push(self._resampler.push(np.zeros(0, np.float32), last=True)))
+            items = self._cut(self._resampler.push(np.zeros(0, np.float32), last=True))
+        if self.segmenter is not None:
+            return items + self.segmenter.finish()
         last = self.windower.finish()
-        return windows + ([last] if last else [])
+        return items + ([last] if last else [])
+
+    def _cut(self, samples: np.ndarray) -> list[Window | Utterance]:
+        if self.segmenter is not None:
+            return self.segmenter.push(samples)
+        return list(self.windower.push(samples))
 
     def _count(self, seconds: float) -> None:
         self.audio_seconds += seconds
@@ -72,25 +86,36 @@ class AudioSession:
 
 
 class SummaryBuilder:
-    """Accumulates window results into the session summary (speech windows only)."""
+    """Accumulates results into the session summary: speech windows, or utterances in utterance mode."""
 
     def __init__(self, labels: tuple[str, ...]) -> None:
         self.labels = labels
         self._sum = np.zeros(len(labels), dtype=np.float64)
         self._counts = dict.fromkeys(labels, 0)
+        self._scored = 0  # results in the mean: speech windows, or utterances
         self.analyzed = 0
         self.skipped = 0
+        self.utterances = 0
 
     def add(self, probabilities: np.ndarray | None) -> None:
         self.analyzed += 1
         if probabilities is None:
             self.skipped += 1
             return
+        self._score(probabilities)
+
+    def add_utterance(self, probabilities: np.ndarray, windows: int) -> None:
+        self.analyzed += windows
+        self.utterances += 1
+        self._score(probabilities)
+
+    def _score(self, probabilities: np.ndarray) -> None:
+        self._scored += 1
         self._sum += probabilities
         self._counts[self.labels[int(np.argmax(probabilities))]] += 1
 
     def summary(self, audio_seconds: float, end_reason: int = pb.END_REASON_CLIENT_CLOSED) -> pb.SessionSummary:
-        speech = self.analyzed - self.skipped
+        speech = self._scored
         mean = self._sum / speech if speech else self._sum
         return pb.SessionSummary(
             mean_scores=[pb.LabelScore(label=lab, score=float(s)) for lab, s in zip(self.labels, mean, strict=True)],
@@ -100,6 +125,7 @@ class SummaryBuilder:
             windows_analyzed=self.analyzed,
             windows_skipped_silence=self.skipped,
             end_reason=end_reason,
+            utterances_analyzed=self.utterances,
         )
 
 

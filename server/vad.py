@@ -28,21 +28,43 @@ class SpeechDetector:
         self._aggressiveness = aggressiveness
         self._frame = int(sample_rate * FRAME_SECONDS)
 
+    def new_vad(self) -> webrtcvad.Vad:
+        """A webrtcvad instance for one thread's use (they are cheap and not safe to share)."""
+        return webrtcvad.Vad(self._aggressiveness)
+
+    @property
+    def frame_samples(self) -> int:
+        return self._frame
+
+    def frame_dbfs(self, samples: np.ndarray) -> np.ndarray:
+        """Level in dBFS of each whole 30 ms frame."""
+        n = samples.size // self._frame
+        frames = samples[:n * self._frame].reshape(n, self._frame)
+        return 20 * np.log10(np.maximum(np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1)), 1e-10))
+
+    def speech_frames(self, samples: np.ndarray) -> np.ndarray:
+        """Per whole 30 ms frame: voiced and louder than min_dbfs (a fresh webrtcvad sees the loud frames only)."""
+        loud = self.frame_dbfs(samples) >= self.min_dbfs
+        flags = np.zeros(loud.size, dtype=bool)
+        if loud.any():
+            vad = self.new_vad()
+            pcm = self._pcm(samples, loud.size)
+            for i in np.flatnonzero(loud):
+                flags[i] = vad.is_speech(pcm[i].tobytes(), self.sample_rate)
+        return flags
+
+    def voiced_stream(self, samples: np.ndarray, vad: webrtcvad.Vad) -> np.ndarray:
+        """webrtcvad's verdict on every whole frame, in order: a stream's own vad keeps adapting to its noise."""
+        pcm = self._pcm(samples, samples.size // self._frame)
+        return np.array([vad.is_speech(frame.tobytes(), self.sample_rate) for frame in pcm], dtype=bool)
+
+    def _pcm(self, samples: np.ndarray, n: int) -> np.ndarray:
+        return (np.clip(samples[:n * self._frame], -1.0, 1.0) * 32767).astype("<i2").reshape(n, self._frame)
+
     def speech_fraction(self, samples: np.ndarray) -> float:
         """Fraction of 30 ms frames that are both voiced and louder than min_dbfs."""
-        n = samples.size // self._frame
-        if n == 0:
-            return 0.0
-        frames = samples[:n * self._frame].reshape(n, self._frame)
-        rms = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
-        loud = 20 * np.log10(np.maximum(rms, 1e-10)) >= self.min_dbfs
-        if not loud.any():
-            return 0.0
-        # A new Vad per call: instances are cheap and not safe to share between threads.
-        vad = webrtcvad.Vad(self._aggressiveness)
-        pcm = (np.clip(frames, -1.0, 1.0) * 32767).astype("<i2")
-        voiced = sum(1 for i in np.flatnonzero(loud) if vad.is_speech(pcm[i].tobytes(), self.sample_rate))
-        return voiced / n
+        flags = self.speech_frames(samples)
+        return float(flags.sum()) / flags.size if flags.size else 0.0
 
     def is_speech(self, samples: np.ndarray) -> bool:
         return self.speech_fraction(samples) >= self.threshold

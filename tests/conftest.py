@@ -77,3 +77,15 @@ def datasets() -> Path:
     if not (DATASETS / "ravdess").is_dir():
         pytest.skip(f"corpora not found at {DATASETS} (they live in ../shared/datasets beside the repo)")
     return DATASETS
+
+
+@pytest.fixture(scope="module")
+def bundled_server():
+    """A real server on the bundled model (skips when the model file is absent)."""
+    from speechsense.models import bundled_model
+
+    if not bundled_model().is_file():
+        pytest.skip(f"no bundled model at {bundled_model()}")
+    handle = ServerHandle(ServerOptions(model_path=bundled_model(), host="127.0.0.1", port=0))
+    yield handle
+    handle.stop()

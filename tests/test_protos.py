@@ -29,3 +29,19 @@ def test_buf_lint():
         pytest.skip("buf is not installed (npm install @bufbuild/buf); .ci/run installs it")
     result = subprocess.run([str(buf), "lint"], cwd=REPO / "protos", capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# The API as it was before utterance results (issue 19): later versions must stay wire compatible with it.
+BASELINE_COMMIT = "5e7af71e2e392df64dfe832742fba77329ea719e"
+
+
+def test_buf_breaking_against_baseline():
+    buf = shutil.which("buf") or (REPO / "node_modules" / ".bin" / "buf")
+    if not Path(buf).exists():
+        pytest.skip("buf is not installed (npm install @bufbuild/buf); .ci/run installs it")
+    known = subprocess.run(["git", "cat-file", "-e", f"{BASELINE_COMMIT}^{{commit}}"], cwd=REPO, capture_output=True)
+    if known.returncode != 0:
+        pytest.skip(f"baseline commit {BASELINE_COMMIT[:7]} is not in this clone (shallow?)")
+    result = subprocess.run([str(buf), "breaking", "--against", f"{REPO}/.git#ref={BASELINE_COMMIT},subdir=protos"],
+                            cwd=REPO / "protos", capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -13,6 +13,12 @@ class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIO_ENCODING_LINEAR16: _ClassVar[AudioEncoding]
     AUDIO_ENCODING_FLOAT32: _ClassVar[AudioEncoding]
 
+class Segmentation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SEGMENTATION_UNSPECIFIED: _ClassVar[Segmentation]
+    SEGMENTATION_FIXED_WINDOWS: _ClassVar[Segmentation]
+    SEGMENTATION_UTTERANCES: _ClassVar[Segmentation]
+
 class EndReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     END_REASON_UNSPECIFIED: _ClassVar[EndReason]
@@ -21,6 +27,9 @@ class EndReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 AUDIO_ENCODING_UNSPECIFIED: AudioEncoding
 AUDIO_ENCODING_LINEAR16: AudioEncoding
 AUDIO_ENCODING_FLOAT32: AudioEncoding
+SEGMENTATION_UNSPECIFIED: Segmentation
+SEGMENTATION_FIXED_WINDOWS: Segmentation
+SEGMENTATION_UTTERANCES: Segmentation
 END_REASON_UNSPECIFIED: EndReason
 END_REASON_CLIENT_CLOSED: EndReason
 END_REASON_SERVER_SHUTDOWN: EndReason
@@ -43,15 +52,29 @@ class WindowSpec(_message.Message):
     hop_seconds: float
     def __init__(self, window_seconds: _Optional[float] = ..., hop_seconds: _Optional[float] = ...) -> None: ...
 
+class UtteranceSpec(_message.Message):
+    __slots__ = ("min_speech_seconds", "closing_silence_seconds", "max_utterance_seconds")
+    MIN_SPEECH_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CLOSING_SILENCE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_UTTERANCE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    min_speech_seconds: float
+    closing_silence_seconds: float
+    max_utterance_seconds: float
+    def __init__(self, min_speech_seconds: _Optional[float] = ..., closing_silence_seconds: _Optional[float] = ..., max_utterance_seconds: _Optional[float] = ...) -> None: ...
+
 class StreamConfig(_message.Message):
-    __slots__ = ("format", "window", "session_tag")
+    __slots__ = ("format", "window", "session_tag", "segmentation", "utterance")
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     SESSION_TAG_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
+    UTTERANCE_FIELD_NUMBER: _ClassVar[int]
     format: AudioFormat
     window: WindowSpec
     session_tag: str
-    def __init__(self, format: _Optional[_Union[AudioFormat, _Mapping]] = ..., window: _Optional[_Union[WindowSpec, _Mapping]] = ..., session_tag: _Optional[str] = ...) -> None: ...
+    segmentation: Segmentation
+    utterance: UtteranceSpec
+    def __init__(self, format: _Optional[_Union[AudioFormat, _Mapping]] = ..., window: _Optional[_Union[WindowSpec, _Mapping]] = ..., session_tag: _Optional[str] = ..., segmentation: _Optional[_Union[Segmentation, str]] = ..., utterance: _Optional[_Union[UtteranceSpec, _Mapping]] = ...) -> None: ...
 
 class StreamEmotionsRequest(_message.Message):
     __slots__ = ("config", "audio")
@@ -87,8 +110,28 @@ class WindowResult(_message.Message):
     is_speech: bool
     def __init__(self, index: _Optional[int] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., top_label: _Optional[str] = ..., top_score: _Optional[float] = ..., is_speech: _Optional[bool] = ...) -> None: ...
 
+class UtteranceResult(_message.Message):
+    __slots__ = ("index", "start_seconds", "end_seconds", "scores", "top_label", "top_score", "window_count", "cut_at_max_length")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    START_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    END_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    TOP_LABEL_FIELD_NUMBER: _ClassVar[int]
+    TOP_SCORE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CUT_AT_MAX_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    start_seconds: float
+    end_seconds: float
+    scores: _containers.RepeatedCompositeFieldContainer[LabelScore]
+    top_label: str
+    top_score: float
+    window_count: int
+    cut_at_max_length: bool
+    def __init__(self, index: _Optional[int] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., top_label: _Optional[str] = ..., top_score: _Optional[float] = ..., window_count: _Optional[int] = ..., cut_at_max_length: _Optional[bool] = ...) -> None: ...
+
 class SessionSummary(_message.Message):
-    __slots__ = ("mean_scores", "dominant_label", "top_label_counts", "audio_seconds", "windows_analyzed", "windows_skipped_silence", "end_reason")
+    __slots__ = ("mean_scores", "dominant_label", "top_label_counts", "audio_seconds", "windows_analyzed", "windows_skipped_silence", "end_reason", "utterances_analyzed")
     class TopLabelCountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -103,6 +146,7 @@ class SessionSummary(_message.Message):
     WINDOWS_ANALYZED_FIELD_NUMBER: _ClassVar[int]
     WINDOWS_SKIPPED_SILENCE_FIELD_NUMBER: _ClassVar[int]
     END_REASON_FIELD_NUMBER: _ClassVar[int]
+    UTTERANCES_ANALYZED_FIELD_NUMBER: _ClassVar[int]
     mean_scores: _containers.RepeatedCompositeFieldContainer[LabelScore]
     dominant_label: str
     top_label_counts: _containers.ScalarMap[str, int]
@@ -110,17 +154,20 @@ class SessionSummary(_message.Message):
     windows_analyzed: int
     windows_skipped_silence: int
     end_reason: EndReason
-    def __init__(self, mean_scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., dominant_label: _Optional[str] = ..., top_label_counts: _Optional[_Mapping[str, int]] = ..., audio_seconds: _Optional[float] = ..., windows_analyzed: _Optional[int] = ..., windows_skipped_silence: _Optional[int] = ..., end_reason: _Optional[_Union[EndReason, str]] = ...) -> None: ...
+    utterances_analyzed: int
+    def __init__(self, mean_scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., dominant_label: _Optional[str] = ..., top_label_counts: _Optional[_Mapping[str, int]] = ..., audio_seconds: _Optional[float] = ..., windows_analyzed: _Optional[int] = ..., windows_skipped_silence: _Optional[int] = ..., end_reason: _Optional[_Union[EndReason, str]] = ..., utterances_analyzed: _Optional[int] = ...) -> None: ...
 
 class StreamEmotionsResponse(_message.Message):
-    __slots__ = ("session_tag", "window", "summary")
+    __slots__ = ("session_tag", "window", "summary", "utterance")
     SESSION_TAG_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    UTTERANCE_FIELD_NUMBER: _ClassVar[int]
     session_tag: str
     window: WindowResult
     summary: SessionSummary
-    def __init__(self, session_tag: _Optional[str] = ..., window: _Optional[_Union[WindowResult, _Mapping]] = ..., summary: _Optional[_Union[SessionSummary, _Mapping]] = ...) -> None: ...
+    utterance: UtteranceResult
+    def __init__(self, session_tag: _Optional[str] = ..., window: _Optional[_Union[WindowResult, _Mapping]] = ..., summary: _Optional[_Union[SessionSummary, _Mapping]] = ..., utterance: _Optional[_Union[UtteranceResult, _Mapping]] = ...) -> None: ...
 
 class RawAudio(_message.Message):
     __slots__ = ("format", "data")
@@ -131,26 +178,32 @@ class RawAudio(_message.Message):
     def __init__(self, format: _Optional[_Union[AudioFormat, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class AnalyzeClipRequest(_message.Message):
-    __slots__ = ("raw", "encoded", "window", "session_tag")
+    __slots__ = ("raw", "encoded", "window", "session_tag", "segmentation", "utterance")
     RAW_FIELD_NUMBER: _ClassVar[int]
     ENCODED_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     SESSION_TAG_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
+    UTTERANCE_FIELD_NUMBER: _ClassVar[int]
     raw: RawAudio
     encoded: bytes
     window: WindowSpec
     session_tag: str
-    def __init__(self, raw: _Optional[_Union[RawAudio, _Mapping]] = ..., encoded: _Optional[bytes] = ..., window: _Optional[_Union[WindowSpec, _Mapping]] = ..., session_tag: _Optional[str] = ...) -> None: ...
+    segmentation: Segmentation
+    utterance: UtteranceSpec
+    def __init__(self, raw: _Optional[_Union[RawAudio, _Mapping]] = ..., encoded: _Optional[bytes] = ..., window: _Optional[_Union[WindowSpec, _Mapping]] = ..., session_tag: _Optional[str] = ..., segmentation: _Optional[_Union[Segmentation, str]] = ..., utterance: _Optional[_Union[UtteranceSpec, _Mapping]] = ...) -> None: ...
 
 class AnalyzeClipResponse(_message.Message):
-    __slots__ = ("session_tag", "windows", "summary")
+    __slots__ = ("session_tag", "windows", "summary", "utterances")
     SESSION_TAG_FIELD_NUMBER: _ClassVar[int]
     WINDOWS_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    UTTERANCES_FIELD_NUMBER: _ClassVar[int]
     session_tag: str
     windows: _containers.RepeatedCompositeFieldContainer[WindowResult]
     summary: SessionSummary
-    def __init__(self, session_tag: _Optional[str] = ..., windows: _Optional[_Iterable[_Union[WindowResult, _Mapping]]] = ..., summary: _Optional[_Union[SessionSummary, _Mapping]] = ...) -> None: ...
+    utterances: _containers.RepeatedCompositeFieldContainer[UtteranceResult]
+    def __init__(self, session_tag: _Optional[str] = ..., windows: _Optional[_Iterable[_Union[WindowResult, _Mapping]]] = ..., summary: _Optional[_Union[SessionSummary, _Mapping]] = ..., utterances: _Optional[_Iterable[_Union[UtteranceResult, _Mapping]]] = ...) -> None: ...
 
 class GetModelInfoRequest(_message.Message):
     __slots__ = ()

@@ -61,14 +61,16 @@ class EmotionServiceServicer:
         config, then any number with audio, then half-closes. The server answers
         with one response per analysed window, in window order, as soon as each
         window is complete, and one final response with the session summary after
-        the client half-closes.
+        the client half-closes. With SEGMENTATION_UTTERANCES it answers with one
+        response per utterance instead, as soon as each utterance has ended.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AnalyzeClip(self, request, context):
-        """A whole clip in one request; returns every window and the summary.
+        """A whole clip in one request; returns every window (or every utterance) and
+        the summary.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
