@@ -30,6 +30,10 @@ def stats_model(encoder):
 def head_layers():
     """The head's layer classes, registered with Keras once (loading head.keras needs them)."""
     import keras
+
+    from speechsense.training.whisper import erf_gelu
+
+    erf_gelu()  # the hidden layer's activation must be registered before a saved head loads
     from keras import ops
 
     @keras.saving.register_keras_serializable("speechsense")
