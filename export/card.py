@@ -243,8 +243,19 @@ def _export_section(report: dict) -> list[str]:
                   f"{quant['fp32_latency_ms']:.2f} -> {quant['int8_latency_ms']:.2f} ms (2 threads), test accuracy "
                   f"{_pct(quant['fp32_accuracy'])} -> {_pct(quant['int8_accuracy'])}: "
                   f"{'qualifies' if quant['keep'] else 'does not qualify'} (rule: faster and at most 0.5 points "
-                  "less accurate). This file is the fp32 model, whose parity is proven above."]
+                  "less accurate). " + _shipped_text(report)]
     return lines
+
+
+def _shipped_text(report: dict) -> str:
+    quant = report["quantization"]
+    if report.get("shipped") != "int8":
+        return "This file is the fp32 model, whose parity is proven above."
+    sizes = f"{quant['int8_bytes'] / 1e6:.1f} MB against {quant['fp32_bytes'] / 1e6:.1f}"
+    return (f"This file is the int8 model ({sizes}): "
+            f"on the same {quant['n_windows']} windows its probabilities differ from the parity-checked fp32 "
+            f"model's by at most {quant['max_abs_diff_vs_fp32']:.3f}, with {quant['argmax_changes_vs_fp32']} "
+            "argmax changes.")
 
 
 def _noise_section(run: Path) -> list[str]:

@@ -71,7 +71,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="also measure int8 dynamic quantisation of MatMul/LSTM; the int8 model is kept as "
                         "<run>/model.int8.onnx only if faster and at most 0.5 points less accurate on the test "
                         "split (the file at --out stays the parity-checked fp32 model)")
-    return p.parse_args(argv)
+    p.add_argument("--ship-int8", action="store_true",
+                   help="with --quantize: when the int8 model qualifies, it becomes the file at --out (the fp32 "
+                        "model, parity-checked against Keras first, is kept as <run>/model.fp32.onnx); for models "
+                        "too large to commit as fp32. Fails when the int8 model does not qualify")
+    args = p.parse_args(argv)
+    if args.ship_int8 and not args.quantize:
+        p.error("--ship-int8 needs --quantize")
+    return args
 
 
 def speaker_metrics(folder: Path) -> dict:
@@ -212,10 +219,16 @@ def main(argv: list[str] | None = None) -> int:
         quantize(args.out, int8)
         report["quantization"] = q = evaluate_quantized(args.out, int8, x, y)
         print(f"int8: {q}", flush=True)
-        if q["keep"]:  # qualifies; kept beside the run, the bundled model stays the parity-checked fp32
+        if q["keep"] and args.ship_int8:  # the shipped file is the int8 one; fp32 stays beside the run
+            args.out.replace(args.run / "model.fp32.onnx")
+            int8.replace(args.out)
+            report["shipped"] = "int8"
+        elif q["keep"]:  # qualifies; kept beside the run, the bundled model stays the parity-checked fp32
             int8.replace(args.run / "model.int8.onnx")
         else:
             int8.unlink()
+            if args.ship_int8:
+                raise SystemExit(f"int8 model does not qualify to ship: {q}")
     (args.run / "export.json").write_text(json.dumps(report, indent=1))
     publish(args.run, args.reports / preset["name"] / metrics["random"]["protocol"])
     commands = reproduce(args.run, speaker_dir, args.model_version)

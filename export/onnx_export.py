@@ -135,9 +135,12 @@ def quantize(src: Path, dst: Path) -> None:
 def evaluate_quantized(fp32: Path, int8: Path, x: np.ndarray, y: np.ndarray) -> dict:
     """Speed and accuracy of the int8 model against fp32; `keep` says whether it qualifies to ship."""
     s32, s8 = session(fp32), session(int8)
-    acc32 = float((run_onnx(s32, x).argmax(1) == y).mean())
-    acc8 = float((run_onnx(s8, x).argmax(1) == y).mean())
+    p32, p8 = run_onnx(s32, x), run_onnx(s8, x)
+    acc32, acc8 = float((p32.argmax(1) == y).mean()), float((p8.argmax(1) == y).mean())
     lat32, lat8 = latency_ms(s32, x), latency_ms(s8, x)
     keep = lat8 < lat32 and acc32 - acc8 <= MAX_QUANT_ACCURACY_LOSS
-    return {"fp32_accuracy": acc32, "int8_accuracy": acc8, "fp32_latency_ms": lat32, "int8_latency_ms": lat8,
+    return {"fp32_accuracy": acc32, "int8_accuracy": acc8, "n_windows": len(x),
+            "max_abs_diff_vs_fp32": float(np.abs(p32 - p8).max()),
+            "argmax_changes_vs_fp32": int((p32.argmax(1) != p8.argmax(1)).sum()),
+            "fp32_latency_ms": lat32, "int8_latency_ms": lat8,
             "fp32_bytes": fp32.stat().st_size, "int8_bytes": int8.stat().st_size, "keep": keep}
