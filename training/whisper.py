@@ -119,10 +119,32 @@ def _layers():
 
     @keras.saving.register_keras_serializable("speechsense")
     def erf_gelu(x):
-        """Exact GELU through erf: Keras' own uses erfc, which ONNX has no operator for."""
-        return 0.5 * x * (1.0 + ops.erf(x * 0.7071067811865476))
+        """Exact GELU through erf: Keras' own uses erfc, which ONNX has no operator for. Written as
+        x * 0.5 * (1 + erf(x / sqrt 2)), the form ONNX Runtime fuses into one Gelu kernel."""
+        return x * 0.5 * (1.0 + ops.erf(x / 1.4142135623730951))
 
-    return PositionTable, SelfAttention, erf_gelu
+    @keras.saving.register_keras_serializable("speechsense")
+    class LayerNorm(keras.layers.Layer):
+        """Layer normalisation over the last axis, written as the chain ONNX Runtime fuses into one
+        LayerNormalization kernel (Keras' own layer exports as a chain it does not recognise)."""
+
+        def __init__(self, epsilon: float = 1e-5, **kwargs):
+            super().__init__(**kwargs)
+            self.epsilon = epsilon
+
+        def build(self, input_shape):
+            self.gamma = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="gamma")
+            self.beta = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="beta")
+
+        def call(self, x):
+            centred = x - ops.mean(x, axis=-1, keepdims=True)
+            variance = ops.mean(ops.power(centred, 2.0), axis=-1, keepdims=True)
+            return centred / ops.sqrt(variance + self.epsilon) * self.gamma + self.beta
+
+        def get_config(self):
+            return super().get_config() | {"epsilon": self.epsilon}
+
+    return PositionTable, SelfAttention, erf_gelu, LayerNorm
 
 
 def build_encoder(ckpt: CT2Model, frames: int, n_mels: int = 80, depth: int | None = None, name: str = "encoder"):
@@ -130,7 +152,7 @@ def build_encoder(ckpt: CT2Model, frames: int, n_mels: int = 80, depth: int | No
     all); outputs the list of depth + 1 hidden states (batch, frames // 2, dim). Frozen (not trainable)."""
     import keras
 
-    position_table, self_attention, gelu = _layers()
+    position_table, self_attention, gelu, layer_norm = _layers()
     total = encoder_depth(ckpt)
     depth = total if depth is None else depth
     if not 1 <= depth <= total:
@@ -148,9 +170,9 @@ def build_encoder(ckpt: CT2Model, frames: int, n_mels: int = 80, depth: int | No
     states, assign = [x], []
     for i in range(depth):
         p = f"encoder/layer_{i}/"
-        ln1, attn = keras.layers.LayerNormalization(epsilon=1e-5, name=f"block{i}_ln1"), \
+        ln1, attn = layer_norm(1e-5, name=f"block{i}_ln1"), \
             self_attention(dim, heads, name=f"block{i}_attn")
-        ln2 = keras.layers.LayerNormalization(epsilon=1e-5, name=f"block{i}_ln2")
+        ln2 = layer_norm(1e-5, name=f"block{i}_ln2")
         fc1 = keras.layers.Dense(4 * dim, activation=gelu, name=f"block{i}_fc1")
         fc2 = keras.layers.Dense(dim, name=f"block{i}_fc2")
         x = keras.layers.Add(name=f"block{i}_res1")([x, attn(ln1(x))])
@@ -160,7 +182,7 @@ def build_encoder(ckpt: CT2Model, frames: int, n_mels: int = 80, depth: int | No
                    (attn.out, p + "self_attention/linear_1"), (ln2, p + "ffn/layer_norm"),
                    (fc1, p + "ffn/linear_0"), (fc2, p + "ffn/linear_1")]
     if depth == total:  # the final norm belongs to the last block's output only
-        final = keras.layers.LayerNormalization(epsilon=1e-5, name="final_ln")
+        final = layer_norm(1e-5, name="final_ln")
         states[-1] = final(states[-1])
         assign.append((final, "encoder/layer_norm"))
     model = keras.Model(inp, states, name=name)
@@ -168,7 +190,7 @@ def build_encoder(ckpt: CT2Model, frames: int, n_mels: int = 80, depth: int | No
         layer.set_weights([np.transpose(ckpt.get(key + "/weight"), (2, 1, 0)), ckpt.get(key + "/bias")])
     table.set_weights([positions[: frames // 2]])
     for layer, key in assign:
-        if isinstance(layer, keras.layers.LayerNormalization):
+        if isinstance(layer, layer_norm):
             layer.set_weights([ckpt.get(key + "/gamma"), ckpt.get(key + "/beta")])
         else:
             layer.set_weights([ckpt.get(key + "/weight").T, ckpt.get(key + "/bias")])
