@@ -18,8 +18,10 @@ class EngineOptions:
     inter_op_threads: int = 1
     graph_optimization: str = "all"  # disable | basic | extended | all
     max_batch: int = 32  # windows per inference call
-    max_wait_ms: float = 0.0  # extra wait for a batch to fill; 0: batches form while inference runs
-    feature_workers: int = 2  # threads computing features in parallel with inference
+    max_wait_ms: float = 0.0  # extra wait for a feature batch to fill; 0: batches form while a stage is busy
+    # Threads for per-window work (VAD, trim, noise reduction) and clip decoding; features and inference
+    # have one thread each beside these.
+    feature_workers: int = 2
     speech_threshold: float = 0.1  # fraction of 30 ms frames that must be voiced (see vad.py)
     vad_aggressiveness: int = 1  # webrtcvad mode 0..3
     min_speech_dbfs: float = -50.0  # windows quieter than this are silence
