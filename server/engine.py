@@ -1,9 +1,13 @@
-"""Window scoring: features on a thread pool, inference batched across all streams on one thread.
+"""Window scoring in three stages, batched across all streams from the feature stage on.
 
-Every open stream submits its windows here. Feature extraction (librosa, numpy) runs on a
-small pool in parallel with inference; inference takes whatever windows are queued, up to
-max_batch, and runs them as one ONNX Runtime call, so many streams cost far less than one
-call each.
+1. Per window, on a small pool: VAD, optional noise reduction, peak-normalise and trim
+   (prepare_window). Cheap, and a silent window stops here.
+2. Per batch, on one feature thread: whatever prepared windows are queued (up to max_batch) go
+   through the batched front-end (compute_features) and the normaliser in one call.
+3. Per batch, on one inference thread: whatever featurised windows are queued (up to max_batch)
+   go through ONNX Runtime in one call.
+Stages 2 and 3 overlap (the next batch is featurised while this one is scored), and each takes
+what queued up while it was busy, so batches grow with load without waiting for it.
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speechsense.features import window_features
+from speechsense.features import compute_features, prepare_window
+from speechsense.frontend import limit_blas_threads
 from speechsense.server.config import EngineOptions
 from speechsense.server.metrics import ServerMetrics
 from speechsense.server.model import EmotionModel
 from speechsense.server.utterances import utterance_windows
 from speechsense.server.vad import SpeechDetector
+
+# (array, future) pairs: prepared audio waiting for features, or features waiting for inference.
+_Item = tuple[np.ndarray, asyncio.Future]
 
 
 @dataclass(frozen=True)
@@ -42,61 +50,75 @@ class Engine:
         cfg = model.meta.feature_config
         self.detector = SpeechDetector(cfg.sample_rate, options.vad_aggressiveness,
                                        options.speech_threshold, options.min_speech_dbfs)
-        self._features = ThreadPoolExecutor(options.feature_workers, thread_name_prefix="features")
+        # The stages are the parallelism: BLAS threads of their own only contend with them.
+        limit_blas_threads()
+        self._prepare_pool = ThreadPoolExecutor(options.feature_workers, thread_name_prefix="prepare")
+        self._features = ThreadPoolExecutor(1, thread_name_prefix="features")
         self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
-        self._queue: asyncio.Queue[tuple[np.ndarray, asyncio.Future]] | None = None
-        self._batcher: asyncio.Task | None = None
+        # Unbounded: each stream has at most pending_windows in flight, so the streams bound them.
+        self._prepared: asyncio.Queue[_Item] = asyncio.Queue()
+        self._featurised: asyncio.Queue[_Item] = asyncio.Queue()
+        self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
-        self._queue = asyncio.Queue()
-        self._batcher = asyncio.create_task(self._batch_loop(), name="inference-batcher")
+        self._tasks = [asyncio.create_task(self._feature_loop(), name="feature-batcher"),
+                       asyncio.create_task(self._inference_loop(), name="inference-batcher")]
 
     async def close(self) -> None:
-        if self._batcher is not None:
-            self._batcher.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._batcher
-        self._features.shutdown(wait=True, cancel_futures=True)
-        self._inference.shutdown(wait=True, cancel_futures=True)
+                await task
+        for queue in (self._prepared, self._featurised):
+            while not queue.empty():  # nothing will score these now
+                queue.get_nowait()[1].cancel()
+        for pool in (self._prepare_pool, self._features, self._inference):
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def warm_up(self) -> None:
-        """Pay the first calls' costs (numba compiling librosa, ONNX Runtime's arena) before serving."""
+        """Pay the first calls' costs (numba compiling librosa, the front-end's matrices, ONNX Runtime's
+        arena) before serving."""
         noise = (0.1 * np.random.default_rng(0).standard_normal(self.model.meta.feature_config.window_samples))
         noise = noise.astype(np.float32)
         self.detector.is_speech(noise)
-        self._prepare_features(noise)
+        self._features_of([self._prepare_ungated(noise, noise.size)] * 2)
         self.model.warm_up(self.options.max_batch)
 
     async def run_cpu(self, fn, *args):
-        """Run other CPU work (decoding a clip) on the feature pool, off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._features, fn, *args)
+        """Run other CPU work (decoding a clip) on the per-window pool, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._prepare_pool, fn, *args)
 
     async def score(self, samples: np.ndarray, real_samples: int, gate: bool = True) -> Scored:
         """Score one window; the first real_samples are audio, the rest padding. gate=False skips the
         VAD (an utterance's windows are speech by construction)."""
-        loop = asyncio.get_running_loop()
         prepare = self._prepare if gate else self._prepare_ungated
-        features = await loop.run_in_executor(self._features, prepare, samples, real_samples)
-        if features is None:
+        prepared = await self.run_cpu(prepare, samples, real_samples)
+        if prepared is None:
             return Scored(None)
-        future = loop.create_future()
-        await self._queue.put((features, future))
+        future = asyncio.get_running_loop().create_future()
+        self._prepared.put_nowait((prepared, future))
         return Scored(await future)
 
     def _prepare(self, samples: np.ndarray, real_samples: int) -> np.ndarray | None:
-        """VAD, optional noise reduction, features, standardisation: None for a silent window."""
+        """VAD, then the window's own preprocessing: None for a silent window."""
         if not self.detector.is_speech(samples[:real_samples]):
             return None
-        return self._prepare_features(samples)
+        return self._prepare_ungated(samples, real_samples)
 
     def _prepare_ungated(self, samples: np.ndarray, real_samples: int) -> np.ndarray:
-        return self._prepare_features(samples)
-
-    def _prepare_features(self, samples: np.ndarray) -> np.ndarray:
-        meta = self.model.meta
+        """Optional noise reduction, peak-normalise and trim: one window, ready for the batched front-end."""
+        cfg = self.model.meta.feature_config
         if self.options.noise_reduction:
-            samples = reduce_noise(samples, meta.feature_config.sample_rate)
-        return meta.normalizer.apply(window_features(samples, meta.feature_config))
+            samples = reduce_noise(samples, cfg.sample_rate)
+        return prepare_window(samples, cfg)
+
+    def _features_of(self, prepared: list[np.ndarray]) -> np.ndarray:
+        """Standardised features of a batch of prepared windows (the feature thread's work)."""
+        meta = self.model.meta
+        return meta.normalizer.apply(compute_features(np.stack(prepared), meta.feature_config))
+
+    def _predict(self, features: list[np.ndarray]) -> np.ndarray:
+        return self.model.predict(np.stack(features))
 
     async def score_utterance(self, samples: np.ndarray, window: int, hop: int) -> tuple[np.ndarray, int]:
         """Mean probabilities over an utterance's windows (see utterance_windows) and how many there were."""
@@ -104,39 +126,56 @@ class Engine:
         scored = await asyncio.gather(*(self.score(w, real, gate=False) for w, real in windows))
         return np.mean([s.probabilities for s in scored], axis=0).astype(np.float32), len(windows)
 
-    async def _batch_loop(self) -> None:
-        loop = asyncio.get_running_loop()
+    async def _feature_loop(self) -> None:
+        """Stage 2: featurise what is queued as one batch; each window's features go on to inference."""
         while True:
-            batch = [await self._queue.get()]
-            await self._fill(batch)
-            live = [(f, fut) for f, fut in batch if not fut.done()]  # skip windows of cancelled streams
-            if not live:
-                continue
+            live = await self._next_batch(self._prepared, self.options.max_wait_ms)
+            feats = await self._run_batch(self._features, self._features_of, live)
+            for (_, fut), f in zip(live, feats if feats is not None else (), strict=False):
+                self._featurised.put_nowait((f, fut))
+
+    async def _inference_loop(self) -> None:
+        """Stage 3: score what is featurised as one ONNX Runtime call, without waiting for more (the
+        feature stage already waited, up to max_wait_ms)."""
+        while True:
+            live = await self._next_batch(self._featurised, 0.0)
             self.metrics.batch_size.observe(len(live))
-            try:
-                probs = await loop.run_in_executor(self._inference, self.model.predict,
-                                                   np.stack([f for f, _ in live]))
-            except Exception as exc:  # hand the failure to every waiting stream, keep serving
-                for _, fut in live:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            for (_, fut), p in zip(live, probs, strict=True):
+            probs = await self._run_batch(self._inference, self._predict, live)
+            for (_, fut), p in zip(live, probs if probs is not None else (), strict=False):
                 if not fut.done():
                     fut.set_result(p)
 
-    async def _fill(self, batch: list) -> None:
-        """Add what is queued now, then wait up to max_wait_ms for more, up to max_batch."""
-        deadline = asyncio.get_running_loop().time() + self.options.max_wait_ms / 1000
+    async def _next_batch(self, queue: asyncio.Queue[_Item], wait_ms: float) -> list[_Item]:
+        """The next non-empty batch from queue, without the windows of cancelled streams."""
+        while True:
+            batch = [await queue.get()]
+            await self._fill(queue, batch, wait_ms)
+            live = [item for item in batch if not item[1].done()]
+            if live:
+                return live
+
+    async def _run_batch(self, pool: ThreadPoolExecutor, fn, live: list[_Item]) -> np.ndarray | None:
+        """fn(the batch's arrays) on pool; on an exception every waiting window gets it, and None."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, [a for a, _ in live])
+        except Exception as exc:  # hand the failure to every waiting stream, keep serving
+            for _, fut in live:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return None
+
+    async def _fill(self, queue: asyncio.Queue[_Item], batch: list[_Item], wait_ms: float) -> None:
+        """Add what is queued now, then wait up to wait_ms for more, up to max_batch."""
+        deadline = asyncio.get_running_loop().time() + wait_ms / 1000
         while len(batch) < self.options.max_batch:
-            if not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            if not queue.empty():
+                batch.append(queue.get_nowait())
                 continue
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 return
             try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                batch.append(await asyncio.wait_for(queue.get(), remaining))
             except TimeoutError:
                 return
 

@@ -13,6 +13,8 @@ from functools import lru_cache
 import librosa
 import numpy as np
 
+from speechsense.frontend import mfcc_features, power_to_db
+
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -132,6 +134,7 @@ class FeatureConfig:
 
 
 FEATURE_KINDS = ("mfcc", "whisper_logmel")
+_WHISPER_CHUNK = 4  # windows per whisper_log_mel call
 _OPTIONAL_OFF = {"contrast_bands": 0, "kind": "mfcc"}
 # Which columns exist; every other field changes how each column is computed. MFCC k is the same
 # for any n_mfcc > k (an orthonormal DCT truncated), and each delta row depends only on its MFCC row.
@@ -154,16 +157,6 @@ def prepare_window(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
     if y.size >= n:
         return np.ascontiguousarray(y[:n])
     return np.pad(y, (0, n - y.size))
-
-
-def _power_to_db(power: np.ndarray, top_db: float = 80.0) -> np.ndarray:
-    """librosa.power_to_db (ref 1, amin 1e-10, top_db 80) with the floor set per window.
-
-    librosa takes the top_db floor from the maximum of the whole array, so in a batch one loud
-    window would change the features of the others.
-    """
-    db = 10.0 * np.log10(np.maximum(1e-10, power))
-    return np.maximum(db, db.max(axis=(-2, -1), keepdims=True) - top_db)
 
 
 def _spectral_contrast(magnitude: np.ndarray, config: FeatureConfig) -> np.ndarray:
@@ -205,19 +198,35 @@ def whisper_log_mel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
 def compute_features(window: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """One prepared window (window_samples,) to float32 features of shape (frames, n_features).
 
-    Also accepts a batch (n, window_samples) and returns (n, frames, n_features).
+    Also accepts a batch (n, window_samples) and returns (n, frames, n_features); a batch costs far
+    less per window than single calls (array operations over the whole batch, see frontend.py).
     """
     y = np.asarray(window, dtype=np.float32)
     if y.shape[-1] != config.window_samples:
         raise ValueError(f"window has {y.shape[-1]} samples; the config needs {config.window_samples}")
+    batch = y.reshape(-1, y.shape[-1])
     if config.kind == "whisper_logmel":
-        return whisper_log_mel(y, config)
-    # One STFT serves the MFCCs and the spectral contrast; the MFCCs are bit-identical to
-    # librosa.feature.mfcc(y=...), which computes this same power spectrogram internally.
+        # In chunks: a 32-window call measured about 1.8 ms a window against 0.9 in chunks of 1-8 (its
+        # intermediates outgrow the caches); each window's values are the same either way.
+        chunks = [whisper_log_mel(batch[i:i + _WHISPER_CHUNK], config) for i in range(0, len(batch), _WHISPER_CHUNK)]
+        out = np.concatenate(chunks) if chunks else np.zeros((0, config.frames, config.n_features), np.float32)
+        return out.reshape(*y.shape[:-1], config.frames, config.n_features)
+    return mfcc_features(batch, config).reshape(*y.shape[:-1], config.frames, config.n_features)
+
+
+def librosa_features(window: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """The "mfcc" features through librosa's own functions, one call per feature: the reference that
+    compute_features (frontend.mfcc_features) is tested against, and the path it replaced.
+
+    Same shapes as compute_features; the MFCCs are bit-identical to librosa.feature.mfcc(y=...).
+    """
+    y = np.asarray(window, dtype=np.float32)
+    if config.kind != "mfcc" or y.shape[-1] != config.window_samples:
+        raise ValueError(f"librosa_features computes the mfcc kind of {config.window_samples}-sample windows")
     magnitude = np.abs(librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length))
     mel = librosa.feature.melspectrogram(S=magnitude ** 2, sr=config.sample_rate, n_fft=config.n_fft,
                                          n_mels=config.n_mels)
-    mfcc = librosa.feature.mfcc(S=_power_to_db(mel), n_mfcc=config.n_mfcc)
+    mfcc = librosa.feature.mfcc(S=power_to_db(mel), n_mfcc=config.n_mfcc)
     parts = [mfcc]
     if config.deltas:
         parts.append(librosa.feature.delta(mfcc, mode="nearest"))

@@ -15,7 +15,10 @@ sys.path.insert(0, str(Path(__file__).parent))  # for tests/synth.py
 from harness import ServerHandle  # noqa: E402
 from synth import RATE, speech_like, tiny_model  # noqa: E402
 
-from speechsense.server.config import ServerOptions  # noqa: E402
+from speechsense.server.config import EngineOptions, ServerOptions  # noqa: E402
+from speechsense.server.engine import Engine  # noqa: E402
+from speechsense.server.metrics import ServerMetrics  # noqa: E402
+from speechsense.server.model import EmotionModel  # noqa: E402
 from speechsense.v1 import emotion_pb2_grpc  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,6 +33,18 @@ def tiny_model_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def base_options(tiny_model_path) -> ServerOptions:
     return ServerOptions(model_path=tiny_model_path, host="127.0.0.1", port=0, grace_seconds=2)
+
+
+@pytest.fixture
+def engine_factory(tiny_model_path):
+    """make(**engine_options) -> an Engine on the tiny model, not started; the test's event loop must
+    close() it (an Engine's queues and tasks belong to the loop that uses them)."""
+
+    def make(**options) -> Engine:
+        engine_options = EngineOptions(**options)
+        return Engine(EmotionModel(tiny_model_path, engine_options), engine_options, ServerMetrics())
+
+    return make
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import numpy as np
 
 from speechsense.audio import load_file
 from speechsense.features import FeatureConfig, window_features
+from speechsense.frontend import limit_blas_threads
 from speechsense.training.augment import Variant, apply_variant
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,12 @@ def _signature(path: Path) -> tuple[int, int]:
 def _warm_up() -> None:
     """Worker start: compile librosa's numba kernels once per process."""
     window_features(np.zeros(16_000, dtype=np.float32), FeatureConfig())
+
+
+def _worker_start() -> None:
+    """Worker processes run side by side, one per core: BLAS threads of their own only contend."""
+    limit_blas_threads()
+    _warm_up()
 
 
 class FeatureStore:
@@ -125,7 +132,7 @@ class FeatureStore:
             _warm_up()
             return [_clip_features(t) for t in tasks]
         ctx = multiprocessing.get_context("spawn")  # never fork a process that has TensorFlow loaded
-        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_warm_up) as pool:
+        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_start) as pool:
             return list(pool.map(_clip_features, tasks, chunksize=16))
 
     def forget(self, variant: Variant) -> None:
