@@ -49,7 +49,8 @@ def evaluate_model(path: Path, clips: list, audio: list[np.ndarray]) -> dict:
     y = np.array([label_index(c.label) for c in clips])
     m = evaluate(probs, y)
     return {"model": str(path), "model_name": model.meta.model_name, "model_version": model.meta.model_version,
-            "model_family": model.meta.model_family, "clips": len(clips), "accuracy": m["accuracy"],
+            "model_family": model.meta.model_family, "training_preset": model.meta.training_preset,
+            "model_bytes": path.stat().st_size, "clips": len(clips), "accuracy": m["accuracy"],
             "uar": m["uar"], "per_class_recall": m["per_class_recall"], "seconds": time.time() - t0}
 
 

@@ -227,13 +227,14 @@ def _chosen_row(rnd: dict) -> list[str]:
             f"{c['macro_f1']:.3f} | {c['cross_entropy']:.3f} |"]
 
 
-def _export_section(report: dict) -> list[str]:
+def _export_section(report: dict, converter: str = "tf2onnx 1.17 `from_function`, opset 18, native ONNX LSTM"
+                    ) -> list[str]:
     """Parity figures and the quantisation measurement."""
     par, quant = report["parity"], report.get("quantization")
     lines = [
         "## Export and parity",
         "",
-        f"tf2onnx 1.17 `from_function`, opset 18, native ONNX LSTM. Keras vs ONNX Runtime on {par['n_windows']} "
+        f"{converter}. Keras vs ONNX Runtime on {par['n_windows']} "
         f"real test windows: max |diff| in probabilities {par['max_abs_diff']:.2e}, mean "
         f"{par['mean_abs_diff']:.2e}, argmax mismatches {par['argmax_mismatches']} (export fails above 1e-4 "
         "or on any mismatch).",

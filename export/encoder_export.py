@@ -44,3 +44,17 @@ def encoder_metadata_fields(run: Path) -> dict:
     extra = EMODB_TEXT if "emodb" in preset.get("extra_corpora", []) else ""
     return {"model_family": "encoder", "encoder_name": name, "encoder_license": src.license,
             "training_data": ENCODER_TRAINING_DATA.format(extra=extra, encoder=name, license=src.license)}
+
+
+def encoder_reproduce(run: Path, export_argv: list[str]) -> list[str]:
+    """The commands behind an encoder model's card: both protocols, the export as it was run, the EmoDB row."""
+    import shlex
+
+    preset = json.loads((run / "metrics.json").read_text())["preset"]
+    export = "speechsense-export " + shlex.join(export_argv)
+    out = export_argv[export_argv.index("--out") + 1] if "--out" in export_argv else "models/speechsense-hybrid.onnx"
+    return [f"speechsense-train --preset {preset} --protocol random",
+            f"speechsense-train --preset {preset} --protocol speaker --fold all",
+            export,
+            f"python benchmarks/cross_corpus.py --model models/speechsense-hybrid.onnx --model {out} "
+            f"--json reports/cross_corpus.json && {export}  # the card's EmoDB row"]

@@ -11,7 +11,12 @@ import numpy as np
 
 from speechsense.export.card import refresh_table, render
 from speechsense.export.encoder_card import render_encoder_card
-from speechsense.export.encoder_export import encoder_metadata_fields, is_encoder_run, load_encoder_model
+from speechsense.export.encoder_export import (
+    encoder_metadata_fields,
+    encoder_reproduce,
+    is_encoder_run,
+    load_encoder_model,
+)
 from speechsense.export.onnx_export import (
     ParityError,
     attach_metadata,
@@ -231,11 +236,14 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"int8 model does not qualify to ship: {q}")
     (args.run / "export.json").write_text(json.dumps(report, indent=1))
     publish(args.run, args.reports / preset["name"] / metrics["random"]["protocol"])
-    commands = reproduce(args.run, speaker_dir, args.model_version)
+    commands = (encoder_reproduce(args.run, sys.argv[1:] if argv is None else argv) if encoder
+                else reproduce(args.run, speaker_dir, args.model_version))
     card = render_encoder_card if encoder else render
     args.card.write_text(card(args.run, report, metadata, args.reports, commands))
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB); ONNX test accuracy "
-          f"{report['onnx_test_accuracy']:.4f}", flush=True)
+    shipped = report.get("shipped", "fp32")
+    accuracy = report["quantization"]["int8_accuracy"] if shipped == "int8" else report["onnx_test_accuracy"]
+    print(f"wrote {args.out} ({shipped}, {args.out.stat().st_size / 1e6:.2f} MB); its ONNX test accuracy "
+          f"{accuracy:.4f}", flush=True)
     return 0
 
 

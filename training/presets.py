@@ -273,11 +273,19 @@ WHISPER_TINY_HEAD_EMODB = replace(
     extra_corpora=("emodb",),
 )
 
+WHISPER_BASE4_HEAD_EMODB = replace(
+    WHISPER_BASE4_HEAD,
+    name="whisper-base4-head-emodb",
+    description=WHISPER_BASE4_HEAD.description + WHISPER_BASE_HEAD_EMODB.description[
+        len(WHISPER_BASE_HEAD.description):],
+    extra_corpora=("emodb",),
+)
+
 PRESETS: dict[str, Preset] = {p.name: p for p in (STUDY, IMPROVED, IMPROVED_MFCC13, IMPROVED_STRONG_REG,
                                                   IMPROVED_CONTRAST, IMPROVED_CONTRAST_X3, IMPROVED_MIX,
                                                   IMPROVED_NOISY, IMPROVED_MIX_NOISY, WHISPER_BASE_HEAD,
                                                   WHISPER_BASE4_HEAD, WHISPER_BASE_HEAD_EMODB, WHISPER_TINY_HEAD,
-                                                  WHISPER_TINY_HEAD_EMODB)}
+                                                  WHISPER_TINY_HEAD_EMODB, WHISPER_BASE4_HEAD_EMODB)}
 
 
 def get_preset(name: str) -> Preset:
