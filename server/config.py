@@ -14,10 +14,12 @@ class OptionsError(ValueError):
 class EngineOptions:
     """Inference and feature extraction."""
 
-    # ONNX Runtime threads per inference call. 1 measured best on 2 cores with the batched front-end
-    # (throughput.py, while other work ran: 85 and 91 windows/s against 76 with 2 threads; 2 threads
-    # with feature_workers 1: 62), as inference already overlaps the feature thread.
-    intra_op_threads: int = 1
+    # ONNX Runtime threads per inference call; 0 = auto (engine.py: chosen at warm-up from the model's
+    # inference cost per window against the features'). For the hybrid 1 measured best on 2 cores with
+    # the batched front-end (throughput.py, while other work ran: 85 and 91 windows/s against 76 with 2
+    # threads), as inference already overlaps the feature thread; an encoder model, inference-bound,
+    # gains from every core (benchmarks/capacity.py).
+    intra_op_threads: int = 0
     inter_op_threads: int = 1
     graph_optimization: str = "all"  # disable | basic | extended | all
     max_batch: int = 32  # windows per inference call
@@ -36,7 +38,9 @@ class EngineOptions:
         if self.graph_optimization not in ("disable", "basic", "extended", "all"):
             raise OptionsError(f"graph optimization must be disable|basic|extended|all, "
                                f"got {self.graph_optimization!r}")
-        for name in ("intra_op_threads", "inter_op_threads", "max_batch", "feature_workers"):
+        if self.intra_op_threads < 0:
+            raise OptionsError("intra_op_threads must be >= 0 (0: auto)")
+        for name in ("inter_op_threads", "max_batch", "feature_workers"):
             if getattr(self, name) < 1:
                 raise OptionsError(f"{name} must be >= 1")
         if not 0 <= self.max_wait_ms <= 1000:

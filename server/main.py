@@ -27,7 +27,7 @@ SERVER_FLAGS = [
     ("grace-seconds", "grace_seconds", float, "on SIGTERM/SIGINT, time open streams get to finish"),
 ]
 ENGINE_FLAGS = [
-    ("intra-op-threads", "intra_op_threads", int, "ONNX Runtime intra-op threads"),
+    ("intra-op-threads", "intra_op_threads", int, "ONNX Runtime intra-op threads (0: auto, by a warm-up timing)"),
     ("inter-op-threads", "inter_op_threads", int, "ONNX Runtime inter-op threads"),
     ("graph-optimization", "graph_optimization", str, "ONNX Runtime graph optimisation: disable|basic|extended|all"),
     ("max-batch", "max_batch", int, "most windows per inference call"),

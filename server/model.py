@@ -29,22 +29,34 @@ class EmotionModel:
         path = Path(path)
         if not path.is_file():
             raise ModelLoadError(f"model file {path} does not exist")
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = options.intra_op_threads
-        so.inter_op_num_threads = options.inter_op_threads
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = _OPT_LEVELS[options.graph_optimization]
-        try:
-            self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
-            raise ModelLoadError(f"cannot load model {path}: {exc}") from None
+        self.path, self.options = path, options
+        # 0 (auto) starts with one thread; the engine's warm-up may give inference more (use_threads)
+        self.session = self._session(options.intra_op_threads or 1)
         props = dict(self.session.get_modelmeta().custom_metadata_map)
         try:
             self.meta = ModelMetadata.from_props(props, source=str(path))
         except ModelMetadataError as exc:
             raise ModelLoadError(str(exc)) from None
-        self.path = path
         self._check_io()
+
+    def _session(self, intra_op_threads: int) -> ort.InferenceSession:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = intra_op_threads
+        so.inter_op_num_threads = self.options.inter_op_threads
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = _OPT_LEVELS[self.options.graph_optimization]
+        try:
+            session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
+            raise ModelLoadError(f"cannot load model {self.path}: {exc}") from None
+        self.intra_op_threads = intra_op_threads
+        return session
+
+    def use_threads(self, intra_op_threads: int) -> None:
+        """Reload the session with another intra-op thread count (before serving: it is not thread-safe
+        against running predictions)."""
+        if intra_op_threads != self.intra_op_threads:
+            self.session = self._session(intra_op_threads)
 
     def _check_io(self) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()

@@ -1,4 +1,4 @@
-"""The bundled model as shipped: valid metadata, loads in the server, and scores the example clips.
+"""Each bundled model as shipped (one per family): valid metadata, loads in the server, scores the example clips.
 
 The example clips are RAVDESS clips the model was trained on, so their labels are expected back:
 a change to the feature code or window preprocessing that breaks train/serve agreement fails here.
@@ -11,30 +11,33 @@ from pathlib import Path
 import pytest
 
 from speechsense.labels import RAVDESS_EMOTIONS
-from speechsense.models import bundled_model
+from speechsense.models import BUNDLED_MODELS, bundled_model
 from speechsense.server.config import ServerOptions
 from speechsense.v1 import emotion_pb2 as pb
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.flac"))
 
 
-@pytest.fixture(scope="module")
-def bundled_stub(tmp_path_factory):
+@pytest.fixture(scope="module", params=sorted(BUNDLED_MODELS))
+def bundled_stub(request):
+    """A real server on an ephemeral port serving one bundled family's file (both ship, so both must load)."""
     import grpc
     from harness import ServerHandle
 
     from speechsense.v1 import emotion_pb2_grpc
 
-    if not bundled_model().is_file():
-        pytest.skip(f"no bundled model at {bundled_model()}")
-    handle = ServerHandle(ServerOptions(model_path=bundled_model(), host="127.0.0.1", port=0))
+    path = bundled_model(request.param)
+    assert path.is_file(), f"bundled {request.param} model missing at {path}"
+    handle = ServerHandle(ServerOptions(model_path=path, host="127.0.0.1", port=0))
     with grpc.insecure_channel(handle.address) as channel:
-        yield emotion_pb2_grpc.EmotionServiceStub(channel)
+        yield request.param, emotion_pb2_grpc.EmotionServiceStub(channel)
     handle.stop()
 
 
 def test_model_info_carries_measured_metrics(bundled_stub):
-    info = bundled_stub.GetModelInfo(pb.GetModelInfoRequest())
+    family, stub = bundled_stub
+    info = stub.GetModelInfo(pb.GetModelInfoRequest())
+    assert info.model_family == family
     assert info.model_name and info.model_version
     assert len(info.labels) == 8 and info.sample_rate_hz == 16000
     assert 0.5 < info.metrics.random_accuracy <= 1 and 0 < info.metrics.speaker_uar_mean <= 1
@@ -43,7 +46,7 @@ def test_model_info_carries_measured_metrics(bundled_stub):
 
 @pytest.mark.parametrize("clip", EXAMPLES, ids=lambda p: p.name)
 def test_examples_are_recognised(bundled_stub, clip):
-    reply = bundled_stub.AnalyzeClip(pb.AnalyzeClipRequest(encoded=clip.read_bytes(), session_tag=clip.name))
+    reply = bundled_stub[1].AnalyzeClip(pb.AnalyzeClipRequest(encoded=clip.read_bytes(), session_tag=clip.name))
     assert reply.windows and all(w.is_speech for w in reply.windows)
     for w in reply.windows:
         assert sum(s.score for s in w.scores) == pytest.approx(1.0, abs=1e-4)

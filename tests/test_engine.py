@@ -139,3 +139,34 @@ def test_gate_noise_reduction_and_close(engine_factory):
     assert not gated.is_speech and ungated.is_speech  # gate=False: no VAD (utterance windows)
     np.testing.assert_allclose(cleaned.probabilities, reference(plain, reduce_noise(audio, 16_000)), atol=1e-5)
     assert isinstance(asyncio.run(stranded_then_closed())[0], asyncio.CancelledError)
+
+
+@pytest.mark.parametrize("ratio, expected", [(-1.0, "all"), (1e9, 1)])
+def test_auto_threads_follow_the_cost_ratio_and_keep_the_scores(engine_factory, monkeypatch, ratio, expected):
+    import os
+
+    from speechsense.server import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "AUTO_THREADS_RATIO", ratio)
+    engine = engine_factory(intra_op_threads=0)
+    window = windows(1)[0]
+    before = reference(engine, window)
+    engine.warm_up()
+    assert engine.model.intra_op_threads == ((os.cpu_count() or 1) if expected == "all" else 1)
+    np.testing.assert_allclose(reference(engine, window), before, atol=1e-6)
+
+
+def test_explicit_threads_are_kept(engine_factory, monkeypatch):
+    from speechsense.server import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "AUTO_THREADS_RATIO", -1.0)
+    engine = engine_factory(intra_op_threads=1)
+    engine.warm_up()
+    assert engine.model.intra_op_threads == 1
+
+
+def test_negative_threads_are_refused():
+    from speechsense.server.config import EngineOptions, OptionsError
+
+    with pytest.raises(OptionsError, match="intra_op_threads"):
+        EngineOptions(intra_op_threads=-1)
