@@ -234,6 +234,10 @@ WHISPER_BASE_HEAD = Preset(
 # (benchmarks/stream_load.py), i.e. it still serves a small deployment. Among encoder presets the shipped one
 # is the best speaker UAR that meets (c); a smaller one is preferred when within 0.01 UAR. Otherwise the hybrid
 # stays the default and the encoder model ships beside it.
+# Outcome (README, "The encoder family" and "Performance"): whisper-base-head ships (best speaker UAR, 0.737,
+# among presets whose int8 file qualifies; 31.0 windows/s and 20 streams in reports/capacity_candidates.json);
+# (a) and (b) hold, but (c) failed in the README's capacity run (27.9 windows/s, 18 streams), so the hybrid
+# stays the default.
 
 # Serving cost: the first four blocks are two thirds of the encoder's MACs; the head reads states 0-4.
 WHISPER_BASE4_HEAD = replace(
