@@ -233,10 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             int8.unlink()
     (args.run / "export.json").write_text(json.dumps(report, indent=1))
+    publish(args.run, args.reports / preset["name"] / metrics["random"]["protocol"])
     if args.ship_int8 and not report["quantization"]["keep"]:  # measured and recorded, not shipped
         raise SystemExit(f"int8 model does not qualify to ship (the fp32 model stays at {args.out}): "
                          f"{report['quantization']}")
-    publish(args.run, args.reports / preset["name"] / metrics["random"]["protocol"])
     commands = (encoder_reproduce(args.run, sys.argv[1:] if argv is None else argv) if encoder
                 else reproduce(args.run, speaker_dir, args.model_version))
     card = render_encoder_card if encoder else render

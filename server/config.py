@@ -28,6 +28,10 @@ class EngineOptions:
     # have one thread each beside these. 1, 2 and 3 measured alike (87, 85-91, 87 windows/s): 2 keeps
     # clip decoding and VAD on both cores.
     feature_workers: int = 2
+    # Feature batches computed at once, a thread each (numpy's FFT and matmuls release the GIL). On the
+    # hybrid, flat-out AnalyzeClip measured 119 and 152 windows/s with 1, 149 and 137 with 2 (alternating
+    # runs, one session): no clear gain, so 1.
+    feature_threads: int = 1
     speech_threshold: float = 0.1  # fraction of 30 ms frames that must be voiced (see vad.py)
     vad_aggressiveness: int = 1  # webrtcvad mode 0..3
     min_speech_dbfs: float = -50.0  # windows quieter than this are silence
@@ -40,7 +44,7 @@ class EngineOptions:
                                f"got {self.graph_optimization!r}")
         if self.intra_op_threads < 0:
             raise OptionsError("intra_op_threads must be >= 0 (0: auto)")
-        for name in ("inter_op_threads", "max_batch", "feature_workers"):
+        for name in ("inter_op_threads", "max_batch", "feature_workers", "feature_threads"):
             if getattr(self, name) < 1:
                 raise OptionsError(f"{name} must be >= 1")
         if not 0 <= self.max_wait_ms <= 1000:

@@ -59,7 +59,7 @@ class Engine:
         # The stages are the parallelism: BLAS threads of their own only contend with them.
         limit_blas_threads()
         self._prepare_pool = ThreadPoolExecutor(options.feature_workers, thread_name_prefix="prepare")
-        self._features = ThreadPoolExecutor(1, thread_name_prefix="features")
+        self._features = ThreadPoolExecutor(options.feature_threads, thread_name_prefix="features")
         self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
         # Unbounded: each stream has at most pending_windows in flight, so the streams bound them.
         self._prepared: asyncio.Queue[_Item] = asyncio.Queue()
@@ -67,8 +67,9 @@ class Engine:
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._feature_loop(), name="feature-batcher"),
-                       asyncio.create_task(self._inference_loop(), name="inference-batcher")]
+        self._tasks = [asyncio.create_task(self._feature_loop(), name=f"feature-batcher-{i}")
+                       for i in range(self.options.feature_threads)]
+        self._tasks.append(asyncio.create_task(self._inference_loop(), name="inference-batcher"))
 
     async def close(self) -> None:
         for task in self._tasks:

@@ -170,3 +170,20 @@ def test_negative_threads_are_refused():
 
     with pytest.raises(OptionsError, match="intra_op_threads"):
         EngineOptions(intra_op_threads=-1)
+
+
+def test_two_feature_threads_score_every_window_as_alone(engine_factory):
+    async def run():
+        engine = engine_factory(max_batch=4, feature_threads=2)
+        try:
+            audio = windows(12)
+            tasks = await queued(engine, audio)
+            engine.start()
+            results = await settled(tasks)
+            for a, r in zip(audio, results, strict=True):
+                np.testing.assert_allclose(r.probabilities, reference(engine, a), atol=1e-5)
+            assert len([t for t in engine._tasks if "feature-batcher" in t.get_name()]) == 2
+        finally:
+            await engine.close()
+
+    asyncio.run(run())
