@@ -3,8 +3,8 @@
 The study's way: one process, librosa features per window, then Keras `model.predict` per
 window. Ours: speechsense-server (its own process) on the ONNX model, AnalyzeClip on long
 clips from a few concurrent callers. Both are reported in windows per second, together with
-the model's FLOPs per window and this CPU's measured float32 matrix-multiply rate, which give
-the compute bound. Needs the `train` extra (TensorFlow) for the baseline:
+the model's FLOPs per window (from its ONNX graph) and ONNX Runtime's measured float32 GEMM rate
+on this CPU, which give the compute bound. Needs the `train` extra (TensorFlow) for the baseline:
     python benchmarks/throughput.py --model models/speechsense-hybrid.onnx
 """
 
@@ -23,6 +23,7 @@ import grpc
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from onnx_macs import count_macs, gemm_rates  # noqa: E402
 from stream_load import RATE, speech_audio  # noqa: E402
 
 from speechsense.features import window_features  # noqa: E402
@@ -32,39 +33,6 @@ from speechsense.v1 import emotion_pb2 as pb  # noqa: E402
 from speechsense.v1 import emotion_pb2_grpc  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def keras_flops(model) -> int:
-    """Multiply-adds x 2 of the layers that matter (convolutions, dense, LSTM, attention); an ensemble's
-    member models are counted through."""
-    total = 0
-    for layer in model.layers:
-        if hasattr(layer, "layers"):  # a nested model: an ensemble member
-            total += keras_flops(layer)
-            continue
-        kind = type(layer).__name__
-        out, inp = layer.output.shape, layer.input.shape if not isinstance(layer.input, list) else None
-        if kind == "Conv1D":
-            total += 2 * out[1] * layer.kernel_size[0] * inp[-1] * layer.filters
-        elif kind == "Dense":
-            steps = inp[1] if len(inp) == 3 else 1
-            total += 2 * steps * inp[-1] * layer.units
-        elif kind == "LSTM":
-            total += 2 * inp[1] * 4 * (inp[-1] * layer.units + layer.units * layer.units)
-        elif kind == "AdditiveAttention":
-            total += 4 * inp[1] * inp[-1]
-    return int(total)
-
-
-def matmul_gflops(threads_note: str) -> float:
-    """Best of a few float32 2048x2048 matrix multiplies with numpy's BLAS."""
-    a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
-    best = float("inf")
-    for _ in range(5):
-        t = time.perf_counter()
-        a @ a
-        best = min(best, time.perf_counter() - t)
-    return 2 * 2048**3 / best / 1e9
 
 
 def study_way(audio: np.ndarray, onnx_path: Path, keras_path: Path | None, windows: int) -> tuple[float, object]:
@@ -137,13 +105,15 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(30)
-    study_wps, model = study_way(audio, args.model, args.keras, args.baseline_windows)
-    flops, peak = keras_flops(model), matmul_gflops("")
+    study_wps, _ = study_way(audio, args.model, args.keras, args.baseline_windows)
+    # The model's MACs from its ONNX graph and ONNX Runtime's own float32 GEMM rate (benchmarks/onnx_macs.py)
+    macs, peak = count_macs(args.model), gemm_rates(threads=os.cpu_count() or 1)["fp32_gflops"]
+    flops = 2 * (macs["float_macs"] + macs["int8_macs"])
     result = {
         "cpu_cores": os.cpu_count(), "study_way_windows_per_s": round(study_wps, 1),
         "server_windows_per_s": round(ours_wps, 1), "server_windows": n,
         "server_speech_windows": speech, "speedup": round(ours_wps / study_wps, 1),
-        "model_mflops_per_window": round(flops / 1e6, 1), "matmul_gflops": round(peak, 1),
+        "model_mflops_per_window": round(flops / 1e6, 1), "ort_fp32_gemm_gflops": peak,
         "compute_bound_windows_per_s": round(peak * 1e9 / flops, 1),
         "fraction_of_compute_bound": round(ours_wps * flops / (peak * 1e9), 3),
     }
