@@ -7,7 +7,7 @@ from pathlib import Path
 
 BUNDLED_MODELS = {"hybrid": "speechsense-hybrid.onnx", "encoder": "speechsense-encoder.onnx"}
 # Chosen by the rule in training/presets.py (written before the encoder's figures existed).
-DEFAULT_FAMILY = "hybrid"
+DEFAULT_FAMILY = "encoder"
 BUNDLED_MODEL = BUNDLED_MODELS[DEFAULT_FAMILY]
 
 
