@@ -130,7 +130,7 @@ IMPROVED_MFCC13 = replace(
     features=FeatureConfig(),
 )
 
-# Chosen by benchmarks/feature_screen.py: with clip statistics and an SVM, MFCC deltas and spectral
+# Chosen by benchmarks/research/feature_screen.py: with clip statistics and an SVM, MFCC deltas and spectral
 # contrast raised the speaker-fold UAR from 0.435 to 0.486; chroma did not help and YIN pitch added
 # 0.001 for twice the feature cost.
 IMPROVED_CONTRAST = replace(
@@ -142,7 +142,7 @@ IMPROVED_CONTRAST = replace(
     features=FeatureConfig(n_mfcc=40, n_mels=40, deltas=True, contrast_bands=5),
 )
 
-# benchmarks/ensemble_screen.py: averaging `improved-contrast` with `improved` (1.0.0) scored validation
+# benchmarks/research/ensemble_screen.py: averaging `improved-contrast` with `improved` (1.0.0) scored validation
 # 95.0% / test 94.25% against 94.25% / 92.25% alone. Members of one feature set keep the server simple
 # (one feature computation); three of them scored validation 93.75% / test 93.25%.
 IMPROVED_CONTRAST_X3 = replace(
@@ -155,7 +155,7 @@ IMPROVED_CONTRAST_X3 = replace(
     members=3,
 )
 
-# benchmarks/ensemble_screen.py on validation: `improved-contrast` averaged with `improved` (1.0.0) 95.0%,
+# benchmarks/research/ensemble_screen.py on validation: `improved-contrast` averaged with `improved` (1.0.0) 95.0%,
 # three `improved-contrast` seeds 93.75%: members of different features disagree more usefully than
 # copies, and two members cost two thirds of three. Retrained from this preset, the `improved` member
 # came out weaker (test 89.25% against 1.0.0's 91.50%): the mixture scored validation 94.50%, test 93.25%.

@@ -6,7 +6,7 @@ is scored on the `random` split and on the 5 `speaker` folds, as in the floors i
 Also reports per-speaker standardisation (statistics of each speaker's own clips, unlabelled),
 an upper bound for what speaker adaptation could give.
 
-    python benchmarks/feature_screen.py [--sets base,delta,chroma,f0,logmel64] [--limit N]
+    python benchmarks/research/feature_screen.py [--sets base,delta,chroma,f0,logmel64] [--limit N]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from speechsense.labels import label_index
 from speechsense.training.corpora import default_data_root, load_manifest
 from speechsense.training.splits import SPEAKER_FOLDS, make_split
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BASE = FeatureConfig(n_mfcc=40, n_mels=40)
 
 
