@@ -118,7 +118,7 @@ def random_metrics(run: Path) -> dict:
 
 def _refitted_from(refit: Path, chosen: Path) -> bool:
     """Whether every network of the refit stopped at the epoch the same network of `chosen` kept."""
-    from speechsense.training.train import kept_epoch
+    from speechsense.training.refit import kept_epoch
 
     def networks(run: Path) -> list[Path]:
         return sorted(run.glob("member*/metrics.json")) or [run / "metrics.json"]
@@ -153,7 +153,7 @@ def export(model, metadata: ModelMetadata, out: Path, windows: np.ndarray) -> di
     """Convert, attach metadata, save, reload through ONNX Runtime and check parity; ParityError on failure."""
     import onnx
 
-    from speechsense.training.train import predict
+    from speechsense.training.loop import predict
 
     cfg = metadata.feature_config
     proto = attach_metadata(keras_to_onnx(model, cfg.frames, cfg.n_features), metadata)
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         refresh_table(args.card, args.reports)
         print(f"refreshed the preset table of {args.card} from {args.reports}", flush=True)
         return 0
-    from speechsense.training.train import limit_threads
+    from speechsense.training.loop import limit_threads
 
     limit_threads(2)
     from speechsense.training.models import load_model

@@ -36,8 +36,8 @@ def model_and_features(source: Path):
         meta = read_metadata(source)
         sess = ort.InferenceSession(str(source))
         return (lambda x: run_onnx(sess, x)), meta.feature_config, meta.normalizer
+    from speechsense.training.loop import predict
     from speechsense.training.models import load_model
-    from speechsense.training.train import predict
 
     model = load_model(source / "model.keras")
     config = FeatureConfig.from_json((source / "feature_config.json").read_text())
