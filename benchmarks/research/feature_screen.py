@@ -2,7 +2,7 @@
 
 Each clip's clean window goes through the real window preprocessing; each feature set's frames
 are summarised per clip (mean, std, 10th and 90th percentile over voiced frames) and an RBF SVM
-is scored on the `random` split and on the 5 `speaker` folds, as in the floors in NOTES.md.
+is scored on the `random` split and on the 5 `speaker` folds, as in the SVM floors of reports/references.json.
 Also reports per-speaker standardisation (statistics of each speaker's own clips, unlabelled),
 an upper bound for what speaker adaptation could give.
 
