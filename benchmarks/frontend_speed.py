@@ -13,7 +13,6 @@ import argparse
 import glob
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from speechsense.features import compute_features, librosa_features, prepare_win
 from speechsense.frontend import limit_blas_threads
 from speechsense.server.config import EngineOptions
 from speechsense.server.model import EmotionModel
+from speechsense.synthetic import speech_like
 
 REPO = Path(__file__).resolve().parent.parent
 BATCHES = (1, 8, 32)
@@ -32,9 +32,6 @@ BATCHES = (1, 8, 32)
 def real_windows(data: Path, cfg, n: int) -> np.ndarray:
     clips = sorted(glob.glob(str(data / "ravdess" / "Actor_*" / "*.flac")))[::25][:n]
     if not clips:
-        sys.path.insert(0, str(REPO / "tests"))
-        from synth import speech_like
-
         return np.stack([prepare_window(speech_like(3.0, seed=s), cfg) for s in range(n)])
     return np.stack([prepare_window(load_file(c, cfg.sample_rate)[:cfg.window_samples], cfg) for c in clips])
 

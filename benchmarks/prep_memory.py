@@ -12,8 +12,8 @@ import resource
 from pathlib import Path
 
 from speechsense.training.corpora import default_data_root
+from speechsense.training.data import prepare_data
 from speechsense.training.presets import get_preset
-from speechsense.training.train import prepare_data
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@
 Run the server in its own process, then e.g.:
     python benchmarks/utterance_eval.py --server 127.0.0.1:50051 --actors 1 2 3 4 5 6 7 8 --parallel 4
 Each monologue is ten clips of one RAVDESS actor (all eight emotions) joined by 0.5-2 s gaps, one
-gap holding pink noise at -40 dBFS (tests/monologue.py), streamed in real time in 100 ms chunks.
+gap holding pink noise at -40 dBFS (benchmarks/monologue.py), streamed in real time in 100 ms chunks.
 Boundary truth, per clip alone: (a) the server's own utterance of the clip sent alone (AnalyzeClip);
 (b) an energy trim of the clip alone (librosa, 30 dB), independent of the VAD. Latency: from sending
 the chunk that holds an utterance's end to receiving its result (includes the closing silence).
@@ -12,7 +12,6 @@ the chunk that holds an utterance's end to receiving its result (includes the cl
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,13 +20,11 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+from monologue import RATE, Monologue, build, energy_span, paced_requests, pick_clips, utterance_clip
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from monologue import RATE, Monologue, build, energy_span, paced_requests, pick_clips, utterance_clip  # noqa: E402
-
-from speechsense.audio import load_file  # noqa: E402
-from speechsense.v1 import emotion_pb2 as pb  # noqa: E402
-from speechsense.v1 import emotion_pb2_grpc  # noqa: E402
+from speechsense.audio import load_file
+from speechsense.v1 import emotion_pb2 as pb
+from speechsense.v1 import emotion_pb2_grpc
 
 
 @dataclass

@@ -17,8 +17,8 @@ from speechsense.client.connection import Backoff, Connector, describe_rpc_error
 from speechsense.client.options import ClientError, ClientOptions
 from speechsense.client.results import SummaryView, UtteranceView, WindowView, summarize, summarize_utterances
 from speechsense.v1 import emotion_pb2 as pb
+from speechsense.windowing import resolve_plan
 
-DEFAULT_HOP_SECONDS = 1.0
 LAG_REPORT_INTERVAL = 5.0
 
 
@@ -54,10 +54,10 @@ class WindowPlan:
     @classmethod
     def resolve(cls, opts: ClientOptions, info: pb.GetModelInfoResponse) -> WindowPlan:
         """Fill unset values from the model, following the WindowSpec rules."""
-        window = opts.window_seconds or float(info.window_seconds)
+        window, hop = resolve_plan(opts.window_seconds, opts.hop_seconds, float(info.window_seconds),
+                                   float(info.default_hop_seconds))
         if window <= 0:
             raise ClientError("the server reports no window length; pass --window")
-        hop = opts.hop_seconds or min(float(info.default_hop_seconds) or DEFAULT_HOP_SECONDS, window)
         return cls(window, hop)
 
 

@@ -1,12 +1,24 @@
-"""The model card (Markdown) beside the exported model, written only from measured figures in run folders."""
+"""The model card (Markdown) beside the exported model, written only from figures in files.
+
+A model's own figures come from its run folder and reports/; the figures it is compared with (the study's,
+published ones, earlier floors, targets) from reports/references.json, which names each one's source. This
+module holds no figure of its own.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-STUDY_ACCURACY = 0.8628
-PUBLISHED_SPEAKER_UAR = 0.623
+REFERENCES = "references.json"
+
+
+def references(reports_root: Path) -> dict:
+    """The comparison figures in reports/references.json; FileNotFoundError names the file when it is missing."""
+    path = reports_root / REFERENCES
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the cards' comparison figures are read from it")
+    return json.loads(path.read_text())
 
 
 def _pct(x: float) -> str:
@@ -57,6 +69,14 @@ def _preset_rows(runs: Path) -> list[str]:
     return rows
 
 
+def _fold_spread(runs: Path) -> float:
+    """The largest gap between one preset's best and worst speaker fold UAR in the reports."""
+    gaps = [max(u) - min(u) for u in (
+        [json.loads(f.read_text())["test"]["uar"] for f in folder.glob("speaker/fold*/metrics.json")]
+        for folder in (runs.iterdir() if runs.is_dir() else [])) if len(u) > 1]
+    return max(gaps, default=0.0)
+
+
 TABLE_HEADING = "### Presets compared"
 
 
@@ -73,7 +93,8 @@ def preset_table(reports_root: Path) -> list[str]:
         "Each row is read from `reports/<preset>/` (what `speechsense-train` copied there when the run finished). "
         "\"not run\" means no completed run of that preset on that protocol: on the 2-core CPU a `random` run "
         "takes 30-60 min and five speaker folds 1-2 h, so presets were run in order of promise. A speaker mean over "
-        "fewer than 5 folds is not comparable with a 5-fold mean (folds differ by up to 0.15 in UAR): compare "
+        f"fewer than 5 folds is not comparable with a 5-fold mean (one preset's folds differ by up to "
+        f"{_fold_spread(reports_root):.2f} in UAR): compare "
         "the same folds, in `reports/<preset>/speaker/fold<k>/metrics.json`.",
     ]
 
@@ -182,6 +203,8 @@ def _intro(metadata, m: dict, preset: dict, params: int) -> list[str]:
 def _results(report: dict, reports_root: Path) -> list[str]:
     """Random-split and speaker-independent figures, with the study's and published ones beside them."""
     rnd, spk = report["metrics"]["random"], report["metrics"]["speaker"]
+    ref = references(reports_root)
+    svm, target = ref["svm_floor"], ref["hybrid_targets"]
     return [
         "## Measured figures",
         "",
@@ -192,8 +215,9 @@ def _results(report: dict, reports_root: Path) -> list[str]:
         f"| this model | **{_pct(rnd['accuracy'])}** | {rnd['uar']:.3f} | {rnd['macro_f1']:.3f} | "
         f"{rnd['cross_entropy']:.3f} |",
         *_chosen_row(rnd),
-        f"| the study's hybrid | {_pct(STUDY_ACCURACY)} | - | - | - |",
-        "| RBF-SVM floor on clip statistics (90/10 split, NOTES) | 91.00% | 0.913 | - | - |",
+        f"| the study's hybrid | {_pct(ref['study']['accuracy'])} | - | - | - |",
+        f"| RBF-SVM floor on clip statistics (90/10 split) | {_pct(svm['random_accuracy'])} | "
+        f"{svm['random_uar']:.3f} | - | - |",
         "",
         f"ONNX Runtime on the same test windows: accuracy {_pct(report['onnx_test_accuracy'])}; by corpus: "
         + ", ".join(f"{c} {_pct(a)}" for c, a in report["onnx_test_accuracy_by_corpus"].items()) + ".",
@@ -203,15 +227,19 @@ def _results(report: dict, reports_root: Path) -> list[str]:
         "",
         *_speaker_section(spk),
         "",
-        f"For comparison: the best published hand-made-feature figure we know is UAR {PUBLISHED_SPEAKER_UAR} "
-        "(attention LSTM on MFCC + chroma, 5-fold by actor); an RBF-SVM on clip statistics gives "
-        "0.427 +- 0.050 here; wav2vec2/WavLM systems reach about 0.72-0.85. **The random-split figure "
+        "For comparison: the best published hand-made-feature figure we know is UAR "
+        f"{ref['published_hand_made']['speaker_uar']:.3f} (attention LSTM on MFCC + chroma, 5-fold by actor); an "
+        f"RBF-SVM on clip statistics gives {svm['speaker_uar_mean']:.3f} +- {svm['speaker_uar_std']:.3f} here; "
+        f"wav2vec2/WavLM systems reach about {ref['published_pretrained']['speaker_uar_low']:.2f}-"
+        f"{ref['published_pretrained']['speaker_uar_high']:.2f}. **The random-split figure "
         "mostly measures speaker and sentence memorisation (TESS has two speakers, both in train and test); "
         "the speaker figure is what to expect on a new voice.**",
         "",
-        "Targets (issue 3): random-split accuracy >= 95% "
-        f"({'met' if rnd['accuracy'] >= 0.95 else 'not met'}: {_pct(rnd['accuracy'])}); speaker mean UAR >= 0.70 "
-        f"({'met' if spk['uar_mean'] >= 0.70 else 'not met'}: {spk['uar_mean']:.3f}).",
+        f"Targets: random-split accuracy >= {100 * target['random_accuracy']:g}% "
+        f"({'met' if rnd['accuracy'] >= target['random_accuracy'] else 'not met'}: {_pct(rnd['accuracy'])}); "
+        f"speaker mean UAR >= {target['speaker_uar']:.2f} "
+        f"({'met' if spk['uar_mean'] >= target['speaker_uar'] else 'not met'}: {spk['uar_mean']:.3f}). The "
+        f"comparison figures and their sources are in `reports/{REFERENCES}`.",
         "",
         *preset_table(reports_root),
         "",

@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from speechsense.export.card import STUDY_ACCURACY, _export_section, _load, _noise_section, _pct, _speaker_section
+from speechsense.export.card import (
+    REFERENCES,
+    _export_section,
+    _load,
+    _noise_section,
+    _pct,
+    _speaker_section,
+    references,
+)
 from speechsense.labels import LABELS
 
 HYBRID_PRESET = "improved-mix"  # the bundled hybrid's recipe; its reports are the hybrid column
@@ -69,6 +77,8 @@ def render_encoder_card(run: Path, report: dict, metadata, reports_root: Path, c
     m = json.loads((run / "metrics.json").read_text())
     preset = json.loads((run / "preset.json").read_text())
     rnd, spk = report["metrics"]["random"], report["metrics"]["speaker"]
+    ref = references(reports_root)
+    frozen, probe = ref["published_frozen_encoders"], ref["whisper_base_probe"]
     cfg = metadata.feature_config
     text = [
         f"# {metadata.model_name} {metadata.model_version}: speech emotion recognition (8 classes), encoder family",
@@ -100,7 +110,7 @@ def render_encoder_card(run: Path, report: dict, metadata, reports_root: Path, c
         "",
         *_family_rows(reports_root, preset["name"]),
         "",
-        f"This model on `random`: accuracy {_pct(rnd['accuracy'])} (study: {_pct(STUDY_ACCURACY)}), UAR "
+        f"This model on `random`: accuracy {_pct(rnd['accuracy'])} (study: {_pct(ref['study']['accuracy'])}), UAR "
         f"{rnd['uar']:.3f}; ONNX Runtime on the same test windows: {_pct(report['onnx_test_accuracy'])} ("
         + ", ".join(f"{c} {_pct(a)}" for c, a in report["onnx_test_accuracy_by_corpus"].items()) + ").",
         "",
@@ -108,10 +118,12 @@ def render_encoder_card(run: Path, report: dict, metadata, reports_root: Path, c
         "",
         *_speaker_section(spk),
         "",
-        "Published with frozen encoders and small heads: UAR 0.72 (WavLM-large) and 0.753 (Whisper-large-v3) on "
-        "RAVDESS by actor (EmoBox, 2024); a linear probe on Whisper base's mean-pooled layers gave 0.747 +- 0.051 "
-        "on these folds (RAVDESS only). The EmoDB row is `benchmarks/cross_corpus.py` on the shipped file; a "
-        "preset that trains on EmoDB gets no such row.",
+        f"Published with frozen encoders and small heads: UAR {frozen['wavlm_large_uar']:.2f} (WavLM-large) and "
+        f"{frozen['whisper_large_v3_uar']:.3f} (Whisper-large-v3) on RAVDESS by actor (EmoBox, 2024); a linear "
+        f"probe on Whisper base's mean-pooled layers gave {probe['speaker_uar_mean']:.3f} +- "
+        f"{probe['speaker_uar_std']:.3f} on these folds (RAVDESS only). The EmoDB row is "
+        "`benchmarks/cross_corpus.py` on the shipped file; a preset that trains on EmoDB gets no such row. "
+        f"Comparison figures and their sources: `reports/{REFERENCES}`.",
         "",
         *_export_section(report, converter="tf2onnx 1.17 `from_function`, opset 18"),
         *_noise_section(run),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speechsense.export.card import refresh_table, render
+from speechsense.export.card import references, refresh_table, render
 from speechsense.export.encoder_card import render_encoder_card
 from speechsense.export.encoder_export import (
     encoder_metadata_fields,
@@ -103,13 +103,13 @@ def speaker_metrics(folder: Path) -> dict:
 FIGURES = ("accuracy", "uar", "macro_f1", "cross_entropy", "n")
 
 
-def random_metrics(run: Path) -> dict:
+def random_metrics(run: Path, reports: Path = REPO / "reports") -> dict:
     """Test figures of the random-protocol run; for a random-full refit, also those of the random run beside
     it (same recipe and test clips, trained on the train clips only), which chose the refit's epochs."""
     m = json.loads((run / "metrics.json").read_text())
     out = {k: m["test"][k] for k in FIGURES} | {
         "protocol": m["protocol"], "best_epoch": m["best_epoch"], "epochs_run": m["epochs_run"],
-        "study_accuracy": 0.8628}
+        "study_accuracy": references(reports)["study"]["accuracy"]}
     chosen = run.parent / "random"
     if m["protocol"] == "random-full" and _refitted_from(run, chosen):
         out["chosen_run"] = {k: json.loads((chosen / "metrics.json").read_text())["test"][k] for k in FIGURES}
@@ -118,7 +118,7 @@ def random_metrics(run: Path) -> dict:
 
 def _refitted_from(refit: Path, chosen: Path) -> bool:
     """Whether every network of the refit stopped at the epoch the same network of `chosen` kept."""
-    from speechsense.training.train import kept_epoch
+    from speechsense.training.refit import kept_epoch
 
     def networks(run: Path) -> list[Path]:
         return sorted(run.glob("member*/metrics.json")) or [run / "metrics.json"]
@@ -153,7 +153,7 @@ def export(model, metadata: ModelMetadata, out: Path, windows: np.ndarray) -> di
     """Convert, attach metadata, save, reload through ONNX Runtime and check parity; ParityError on failure."""
     import onnx
 
-    from speechsense.training.train import predict
+    from speechsense.training.loop import predict
 
     cfg = metadata.feature_config
     proto = attach_metadata(keras_to_onnx(model, cfg.frames, cfg.n_features), metadata)
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         refresh_table(args.card, args.reports)
         print(f"refreshed the preset table of {args.card} from {args.reports}", flush=True)
         return 0
-    from speechsense.training.train import limit_threads
+    from speechsense.training.loop import limit_threads
 
     limit_threads(2)
     from speechsense.training.models import load_model
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     protocol = json.loads((args.run / "metrics.json").read_text())["protocol"]
     if protocol not in PROTOCOL_TEXT:
         raise SystemExit(f"{args.run} is a {protocol!r} run; export takes a run of {' or '.join(PROTOCOL_TEXT)}")
-    metrics = {"random": random_metrics(args.run), "speaker": speaker_metrics(speaker_dir)}
+    metrics = {"random": random_metrics(args.run, args.reports), "speaker": speaker_metrics(speaker_dir)}
     encoder = is_encoder_run(args.run)
     family = encoder_metadata_fields(args.run) if encoder else {"training_data": TRAINING_DATA}
     training_data = family.pop("training_data")

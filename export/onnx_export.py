@@ -1,4 +1,4 @@
-"""Keras to ONNX (tf2onnx, opset 18) with SpeechSense metadata, a parity check and optional int8 quantisation.
+"""SpeechSense metadata, a parity check and optional int8 quantisation for models converted to ONNX.
 
 The model's input is the standardised (frames, n_features) matrix named "features" (batch
 dynamic); its output is named "probabilities". Normalisation stays outside the graph: its
@@ -17,9 +17,12 @@ import onnxruntime as ort
 
 from speechsense.modelmeta import ModelMetadata
 
-OPSET = 18
-INPUT_NAME = "features"
-OUTPUT_NAME = "probabilities"
+# The conversion itself sits in training (below export); its names stay importable from here.
+from speechsense.training.onnx_convert import INPUT_NAME as INPUT_NAME
+from speechsense.training.onnx_convert import OPSET as OPSET
+from speechsense.training.onnx_convert import OUTPUT_NAME as OUTPUT_NAME
+from speechsense.training.onnx_convert import keras_to_onnx as keras_to_onnx
+
 PARITY_TOLERANCE = 1e-4
 MAX_QUANT_ACCURACY_LOSS = 0.005
 
@@ -44,36 +47,6 @@ class Parity:
     def describe(self) -> str:
         return (f"parity on {self.n_windows} real windows: max |diff| {self.max_abs_diff:.2e}, "
                 f"mean |diff| {self.mean_abs_diff:.2e}, argmax mismatches {self.argmax_mismatches}")
-
-
-def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
-    """Rename a tensor everywhere in the graph."""
-    if old == new:
-        return
-    for node in graph.node:
-        node.input[:] = [new if n == old else n for n in node.input]
-        node.output[:] = [new if n == old else n for n in node.output]
-    for value in list(graph.input) + list(graph.output) + list(graph.value_info):
-        if value.name == old:
-            value.name = new
-
-
-def keras_to_onnx(model, frames: int, n_features: int, output: str = OUTPUT_NAME) -> onnx.ModelProto:
-    """Convert with tf2onnx.from_function on a named, batch-dynamic signature; LSTM stays a native op."""
-    import tensorflow as tf
-    import tf2onnx
-
-    spec = (tf.TensorSpec((None, frames, n_features), tf.float32, name=INPUT_NAME),)
-
-    @tf.function(input_signature=spec)
-    def serve(features):
-        return model(features, training=False)
-
-    proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=OPSET)
-    _rename(proto.graph, proto.graph.input[0].name, INPUT_NAME)
-    _rename(proto.graph, proto.graph.output[0].name, output)
-    proto.doc_string = "SpeechSense speech emotion model: standardised features -> class probabilities"
-    return proto
 
 
 def attach_metadata(proto: onnx.ModelProto, metadata: ModelMetadata) -> onnx.ModelProto:

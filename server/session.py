@@ -9,10 +9,7 @@ import numpy as np
 from speechsense.audio import AudioError, Encoding, PcmFormat, StreamResampler, pcm_to_mono
 from speechsense.server.utterances import Segmenter, Utterance
 from speechsense.v1 import emotion_pb2 as pb
-from speechsense.windowing import StreamWindower, Window
-
-MIN_HOP_SECONDS = 0.1
-DEFAULT_HOP_SECONDS = 1.0
+from speechsense.windowing import MIN_HOP_SECONDS, MIN_WINDOW_SECONDS, StreamWindower, Window, resolve_plan
 
 
 class LimitExceeded(Exception):
@@ -27,10 +24,9 @@ class WindowPlan:
     @classmethod
     def resolve(cls, spec: pb.WindowSpec, model_window: float, model_hop: float) -> WindowPlan:
         """Apply defaults and ranges of the API's WindowSpec; AudioError names a bad value."""
-        window = spec.window_seconds or model_window
-        if not 0.5 <= window <= model_window + 1e-6:
-            raise AudioError(f"window_seconds {spec.window_seconds} is outside 0.5..{model_window}")
-        hop = spec.hop_seconds or min(model_hop or DEFAULT_HOP_SECONDS, window)
+        window, hop = resolve_plan(spec.window_seconds, spec.hop_seconds, model_window, model_hop)
+        if not MIN_WINDOW_SECONDS <= window <= model_window + 1e-6:
+            raise AudioError(f"window_seconds {spec.window_seconds} is outside {MIN_WINDOW_SECONDS}..{model_window}")
         if not MIN_HOP_SECONDS - 1e-6 <= hop <= window + 1e-6:
             raise AudioError(f"hop_seconds {spec.hop_seconds} is outside {MIN_HOP_SECONDS}..{window}")
         return cls(window, hop)

@@ -9,6 +9,22 @@ import numpy as np
 
 # A clip shorter than one window still gets one (zero-padded) window if it holds at least this much.
 MIN_PARTIAL_SECONDS = 0.5
+# The API's WindowSpec rules (protos/speechsense/v1/emotion.proto), shared by server and client.
+MIN_WINDOW_SECONDS = 0.5
+MIN_HOP_SECONDS = 0.1
+DEFAULT_HOP_SECONDS = 1.0  # when neither the stream nor the model names a hop
+
+
+def resolve_plan(window_seconds: float, hop_seconds: float, model_window: float,
+                 model_hop: float) -> tuple[float, float]:
+    """(window, hop) a stream runs with; 0 means unset: the model's window, the model's hop capped at the window.
+
+    The server cuts windows with it and the client resumes after a reconnect at window i's i * hop,
+    so both must call this one rule (validation of the ranges stays with the server).
+    """
+    window = window_seconds or model_window
+    hop = hop_seconds or min(model_hop or DEFAULT_HOP_SECONDS, window)
+    return window, hop
 
 
 @dataclass(frozen=True)

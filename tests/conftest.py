@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # for tests/synth.py
+sys.path.insert(1, str(Path(__file__).parent.parent / "benchmarks"))  # for benchmarks/monologue.py
 
 from harness import ServerHandle  # noqa: E402
 from synth import RATE, speech_like, tiny_model  # noqa: E402

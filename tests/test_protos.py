@@ -31,7 +31,7 @@ def test_buf_lint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# The API as it was before utterance results (issue 19): later versions must stay wire compatible with it.
+# The API as it was before utterance results: later versions must stay wire compatible with it.
 BASELINE_COMMIT = "5e7af71e2e392df64dfe832742fba77329ea719e"
 
 

@@ -79,7 +79,7 @@ def train_head(preset: Preset, data: StatsData, epochs: int, seed: int):
     import keras
 
     from speechsense.training.encoder_head import build_head
-    from speechsense.training.train import class_weights, lr_at, make_optimizer, predict
+    from speechsense.training.loop import class_weights, lr_at, make_optimizer, predict
 
     keras.utils.set_random_seed(seed)
     x_train = _keep_layers(preset, data.x_train)
@@ -129,7 +129,7 @@ def run_encoder(preset: Preset, protocol: str, fold: int, epochs: int | None, ou
             raise ValueError("random-full refits are for the hybrid family; encoder heads train in minutes "
                              "on `random` with early stopping")
         from speechsense.training.encoder_head import layer_weights
-        from speechsense.training.train import predict
+        from speechsense.training.loop import predict
 
         epochs = epochs or preset.epochs
         data = prepare_stats(preset, protocol, fold, data_root, cache_dir, threads)

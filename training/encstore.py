@@ -36,8 +36,8 @@ def build_stats_onnx(encoder: str, config: FeatureConfig, path: Path) -> Path:
         return path
     import onnx
 
-    from speechsense.export.onnx_export import keras_to_onnx
     from speechsense.training.encoder_head import stats_model
+    from speechsense.training.onnx_convert import keras_to_onnx
     from speechsense.training.whisper import build_encoder, load_checkpoint
 
     model = stats_model(build_encoder(load_checkpoint(encoder), config.frames, config.n_mels))

@@ -11,9 +11,12 @@ import json
 from pathlib import Path
 
 from speechsense.features import FeatureConfig, Normalizer
+from speechsense.training.data import prepare_data
+from speechsense.training.loop import predict
 from speechsense.training.presets import Preset
 from speechsense.training.report import evaluate, plot_confusion, publish, short, write_json
-from speechsense.training.train import finish_files, predict, prepare_data, run_member
+from speechsense.training.results import finish_files
+from speechsense.training.train import run_member
 
 
 def combine(member_models: list, frames: int, n_features: int, adapters: list | None = None):

@@ -89,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--refit-from is for --protocol random-full only")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from speechsense.training import train
+    from speechsense.training.loop import limit_threads
 
-    train.limit_threads(args.threads)
+    limit_threads(args.threads)
     preset = PRESETS[args.preset]
     data_root = args.data_root or default_data_root()
     if not data_root.is_dir():

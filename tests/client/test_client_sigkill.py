@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import socket
 import sys
-import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ for test_process
 from test_process import start_server  # noqa: E402
 
 from speechsense.client.connection import Connector  # noqa: E402
-from speechsense.client.display import RecordingSink  # noqa: E402
 from speechsense.client.session import StreamSession  # noqa: E402
 from speechsense.client.sources import FileSource  # noqa: E402
 from speechsense.windowing import expected_windows  # noqa: E402
@@ -23,22 +21,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class KillingSink(RecordingSink):
-    """After window `at` arrives, SIGKILLs the server process and starts a new one on the same port."""
-
-    def __init__(self, restart, at: int) -> None:
-        super().__init__()
-        self.restart, self.at = restart, at
-        self.thread: threading.Thread | None = None
-
-    def window(self, result) -> None:
-        super().window(result)
-        if result.index == self.at and self.thread is None:
-            self.thread = threading.Thread(target=self.restart)
-            self.thread.start()
-
-
-def test_sigkill_mid_stream_then_restart(tiny_model_path, tmp_path, clip_file, client_options, speech_clip):
+def test_sigkill_mid_stream_then_restart(tiny_model_path, tmp_path, clip_file, client_options, speech_clip,
+                                         bouncing_sink):
     port = free_port()
     procs = [start_server(tiny_model_path, tmp_path / "a.log", port=port)[0]]
 
@@ -47,7 +31,7 @@ def test_sigkill_mid_stream_then_restart(tiny_model_path, tmp_path, clip_file, c
         procs[0].wait()
         procs.append(start_server(tiny_model_path, tmp_path / "b.log", port=port)[0])
 
-    sink = KillingSink(kill_and_restart, at=1)
+    sink = bouncing_sink(kill_and_restart, window=1)
     try:
         opts = client_options(f"127.0.0.1:{port}", file=clip_file, retries=12)
         result = StreamSession(opts, Connector(opts), FileSource(clip_file, speed=2.0), sink).run()

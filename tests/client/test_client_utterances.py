@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -13,7 +11,6 @@ import soundfile as sf
 from synth import RATE, silence, syllables
 
 from speechsense.client.connection import Connector
-from speechsense.client.display import RecordingSink
 from speechsense.client.main import main, run_client
 from speechsense.client.options import ClientOptions, OptionsError
 from speechsense.client.session import StreamSession
@@ -72,32 +69,10 @@ def test_thresholds_need_utterances():
         ClientOptions(utterances=True, max_utterance_seconds=-1)
 
 
-class BouncingSink(RecordingSink):
-    """After the first utterance arrives, stops the server and starts a new one on the same port."""
-
-    def __init__(self, handle, factory) -> None:
-        super().__init__()
-        self.handle, self.factory = handle, factory
-        self.restarted = threading.Event()
-        self.thread: threading.Thread | None = None
-
-    def utterance(self, result) -> None:
-        super().utterance(result)
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._bounce)
-            self.thread.start()
-
-    def _bounce(self) -> None:
-        port = self.handle.port
-        self.handle.stop(grace=0)
-        time.sleep(0.5)
-        self.factory(port=port)
-        self.restarted.set()
-
-
-def test_restart_mid_stream_resumes_after_the_last_utterance(server_factory, talk_file, client_options):
+def test_restart_mid_stream_resumes_after_the_last_utterance(server_factory, restart_in_process, bouncing_sink,
+                                                             talk_file, client_options):
     first = server_factory()
-    sink = BouncingSink(first, server_factory)
+    sink = bouncing_sink(restart_in_process(first), utterance=0)
     opts = client_options(first.address, file=talk_file, utterances=True)
     result = StreamSession(opts, Connector(opts), FileSource(talk_file, speed=2.0), sink).run()
     assert sink.restarted.is_set() and result.reconnects >= 1

@@ -213,7 +213,7 @@ sys.exit(r.status != h.HealthCheckResponse.SERVING)'
 deadline=$((SECONDS + 180))
 for ctr in "${SERVERS[@]}"; do
     # Both: the HEALTHCHECK, and EmotionService's own health entry (set only once the model is warmed up; the
-    # overall "" status of grpcio's health servicer starts out SERVING, see the report in DEPLOY.md).
+    # overall "" status of grpcio's health servicer starts out SERVING).
     until podman healthcheck run "$ctr" >/dev/null 2>&1 && podman exec "$ctr" python -c "$ready_check" 2>/dev/null; do
         if ((SECONDS > deadline)); then podman logs "$ctr" | tail -n 30; fail "$ctr not healthy"; fi
         sleep 1
@@ -258,7 +258,7 @@ for s in "${spread[@]}"; do [[ ${s##*=} -ge 1 ]] || fail "streams not spread ove
 step "kill a replica mid-run"
 # Three clients in real time on a 14 s clip (the examples back to back), one per replica with least_conn; one
 # replica is SIGKILLed once they have their first windows. The client on it reconnects and re-sends from its first
-# window without a result; whether that works behind nginx depends on the client (see DEPLOY.md), so this step
+# window without a result; whether that works behind nginx depends on how nginx reports the reset, so this step
 # reports the in-flight outcome and the next step is the one that must pass.
 "$PYTHON" -c "import sys, numpy as np, soundfile as sf
 sf.write(sys.argv[1], np.concatenate([sf.read(f, dtype='float32')[0] for f in sys.argv[2:]]), 16000)" \

@@ -91,7 +91,7 @@ def real_clips() -> list[Path]:
 @pytest.fixture(scope="session")
 def tiny_data():
     """Builds a small standardised-looking Data (31 frames x 15 features) whose classes are separable."""
-    from speechsense.training.train import Data
+    from speechsense.training.data import Data
 
     def build(n: int = 32, copies: int = 2) -> Data:
         rng = np.random.default_rng(0)

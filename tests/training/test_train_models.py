@@ -13,10 +13,11 @@ import pytest
 from speechsense.features import FeatureConfig
 from speechsense.training.augment import AugmentConfig, Variant, clip_rng
 from speechsense.training.corpora import load_manifest
+from speechsense.training.data import epoch_data, prepare_data
 from speechsense.training.featstore import FeatureStore, cache_key
+from speechsense.training.loop import Checkpoint, fit, lr_at
 from speechsense.training.models import BUILDERS, AdditiveAttention, build_hybrid, build_lstm_attention
 from speechsense.training.presets import IMPROVED, STUDY
-from speechsense.training.train import Checkpoint, epoch_data, fit, lr_at, prepare_data
 
 FRAMES, FEATS = 31, 15
 
@@ -148,7 +149,7 @@ def test_speaker_run_writes_reports_and_a_rerun_only_republishes(speaker_corpus:
 
 
 def test_refit_repeats_the_random_runs_schedule_and_stops_at_its_kept_epoch(tmp_path: Path) -> None:
-    from speechsense.training.train import refit_plan
+    from speechsense.training.refit import refit_plan
 
     assert refit_plan(IMPROVED, "random", None, None) == (IMPROVED, IMPROVED.epochs, None)
     with pytest.raises(ValueError, match="train --protocol random first"):

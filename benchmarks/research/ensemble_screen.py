@@ -3,7 +3,7 @@
 Each model is a finished run folder (model.keras + its normalizer and feature config) or an exported
 ONNX file (its metadata holds both); each is scored with its own features, and every subset's
 probabilities are averaged. Choose on validation: the test column is only for reporting.
-    python benchmarks/ensemble_screen.py runs/improved-contrast-x3/random/member{0,1,2} \\
+    python benchmarks/research/ensemble_screen.py runs/improved-contrast-x3/random/member{0,1,2} \\
         models/speechsense-hybrid.onnx
 Needs the `train` extra and the feature cache that training filled (cache/).
 """
@@ -23,7 +23,7 @@ from speechsense.training.corpora import default_data_root, load_manifest
 from speechsense.training.featstore import FeatureStore
 from speechsense.training.splits import make_split
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def model_and_features(source: Path):
@@ -36,8 +36,8 @@ def model_and_features(source: Path):
         meta = read_metadata(source)
         sess = ort.InferenceSession(str(source))
         return (lambda x: run_onnx(sess, x)), meta.feature_config, meta.normalizer
+    from speechsense.training.loop import predict
     from speechsense.training.models import load_model
-    from speechsense.training.train import predict
 
     model = load_model(source / "model.keras")
     config = FeatureConfig.from_json((source / "feature_config.json").read_text())

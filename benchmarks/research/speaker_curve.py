@@ -5,7 +5,7 @@ feature_screen.py, but reading the training cache instead of recomputing) is tra
 fold's 16 non-test RAVDESS actors (half male, half female, several random draws) plus TESS, as the
 protocol does, and scored by UAR on the fold's 4 test actors. If UAR still climbs steadily with k
 at 16, more speakers, not a better recipe, is what the 0.70 target needs.
-    python benchmarks/speaker_curve.py [--preset improved-contrast] [--sizes 2,4,8,12,16] [--draws 3]
+    python benchmarks/research/speaker_curve.py [--preset improved-contrast] [--sizes 2,4,8,12,16] [--draws 3]
 Needs the `train` extra and a feature cache that training filled for the preset (cache/).
 """
 
@@ -27,7 +27,7 @@ from speechsense.training.featstore import FeatureStore
 from speechsense.training.presets import get_preset
 from speechsense.training.splits import SPEAKER_FOLDS, make_split
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def clip_statistics(frames: np.ndarray, rms_column: int) -> np.ndarray:

@@ -1,8 +1,8 @@
 """Where a served model's `random` test errors are: by corpus, by RAVDESS intensity, and the top confusions.
 
 Each test clip goes through the serving path (window features, standardisation, ONNX Runtime), as in
-noise_eval.py. Tells what the 95% random-split target would need fixed.
-    python benchmarks/random_errors.py [--model models/speechsense-hybrid.onnx] [--part test]
+benchmarks/noise_eval.py. Tells what the 95% random-split target would need fixed.
+    python benchmarks/research/random_errors.py [--model models/speechsense-hybrid.onnx] [--part test]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from speechsense.server.model import EmotionModel
 from speechsense.training.corpora import load_manifest
 from speechsense.training.splits import make_split
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 INTENSITY = {"01": "normal", "02": "strong"}  # third field of a RAVDESS file name
 
 

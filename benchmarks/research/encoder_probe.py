@@ -1,6 +1,6 @@
 """Linear probe on cached Whisper-base layer statistics (logistic regression), speaker folds 0-4.
 
-    python benchmarks/encoder_probe.py
+    python benchmarks/research/encoder_probe.py
 Trains on each fold's train + validation clips (a probe needs no early stopping), with and without TESS.
 """
 

@@ -5,8 +5,8 @@
   the validation clips (a `random` run, not a `random-full` refit).
 - `cmn`: does removing each clip's mean MFCCs (cepstral mean normalisation) help new voices? Speaker
   UAR over the 5 folds and `random` accuracy, with and without.
-    python benchmarks/clip_svm_screens.py stacking --model <onnx of a random run>
-    python benchmarks/clip_svm_screens.py cmn
+    python benchmarks/research/clip_svm_screens.py stacking --model <onnx of a random run>
+    python benchmarks/research/clip_svm_screens.py cmn
 Needs the `train` extra and a feature cache filled for `improved-contrast` (cache/).
 """
 
@@ -34,7 +34,7 @@ from speechsense.training.featstore import FeatureStore  # noqa: E402
 from speechsense.training.presets import get_preset  # noqa: E402
 from speechsense.training.splits import SPEAKER_FOLDS, make_split  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def svm(c: float = 10.0, probability: bool = False):

@@ -1,6 +1,6 @@
 """Screen: an encoder preset's head on speaker folds, with preset overrides, outside the committed reports.
 
-    python benchmarks/encoder_head_screen.py whisper-base-head 0,1,2,3,4 '{"keep_aug": true}' aug
+    python benchmarks/research/encoder_head_screen.py whisper-base-head 0,1,2,3,4 '{"keep_aug": true}' aug
 Without "keep_aug" the head sees clean clips only. Runs go to /tmp/quick/<tag>/fold<k>; prints UAR per fold.
 """
 

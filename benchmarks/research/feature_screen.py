@@ -2,11 +2,11 @@
 
 Each clip's clean window goes through the real window preprocessing; each feature set's frames
 are summarised per clip (mean, std, 10th and 90th percentile over voiced frames) and an RBF SVM
-is scored on the `random` split and on the 5 `speaker` folds, as in the floors in NOTES.md.
+is scored on the `random` split and on the 5 `speaker` folds, as in the SVM floors of reports/references.json.
 Also reports per-speaker standardisation (statistics of each speaker's own clips, unlabelled),
 an upper bound for what speaker adaptation could give.
 
-    python benchmarks/feature_screen.py [--sets base,delta,chroma,f0,logmel64] [--limit N]
+    python benchmarks/research/feature_screen.py [--sets base,delta,chroma,f0,logmel64] [--limit N]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from speechsense.labels import label_index
 from speechsense.training.corpora import default_data_root, load_manifest
 from speechsense.training.splits import SPEAKER_FOLDS, make_split
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BASE = FeatureConfig(n_mfcc=40, n_mels=40)
 
 

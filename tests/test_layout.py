@@ -1,0 +1,120 @@
+"""The layout has no knots: imports between top-level parts go one way, and nothing outside tests/ imports tests.
+
+The graph is built from the source with `ast` (every import statement, including those inside functions), so
+an import that only runs on one code path still counts. Parts: the core (speechsense/), server, client,
+training, export, models and benchmarks (benchmarks/research/ included).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FOLDERS = {"speechsense": "core", "server": "server", "client": "client", "training": "training",
+           "export": "export", "models": "models", "benchmarks": "benchmarks"}
+SUBPACKAGES = {"server", "client", "training", "export", "models"}  # speechsense.<name> -> folder <name>
+TEST_MODULES = {p.stem for p in (REPO / "tests").rglob("*.py")}
+BENCH_MODULES = {p.stem for p in (REPO / "benchmarks").rglob("*.py")}
+# Layers that must not import each other upward: core < training < export.
+LAYERS = ("core", "training", "export")
+
+
+def source_files() -> dict[Path, str]:
+    """Every .py file of the parts, with the part it belongs to."""
+    files = {}
+    for folder, part in FOLDERS.items():
+        for path in (REPO / folder).rglob("*.py"):
+            if not path.name.endswith(("_pb2.py", "_pb2_grpc.py")):
+                files[path] = part
+    return files
+
+
+def imported_names(tree: ast.AST) -> list[tuple[str, int]]:
+    """Absolute module names imported anywhere in a module, with their line numbers."""
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append((node.module, node.lineno))
+    return names
+
+
+def part_of(module: str, importer: str) -> str | None:
+    """The part a module name lands in; 'tests' for test modules; None for third-party modules."""
+    head, _, rest = module.partition(".")
+    if head == "tests" or (importer == "benchmarks" and head in TEST_MODULES - BENCH_MODULES):
+        return "tests"  # scripts reach tests/ by putting it on sys.path and importing a bare name
+    if head == "speechsense":
+        sub = rest.partition(".")[0]
+        return FOLDERS[sub] if sub in SUBPACKAGES else "core"
+    if importer == "benchmarks" and head in BENCH_MODULES:
+        return "benchmarks"
+    return None
+
+
+def edges() -> dict[tuple[str, str], list[str]]:
+    """(importer part, imported part) -> where, for every import that crosses parts."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for path, part in source_files().items():
+        for module, line in imported_names(ast.parse(path.read_text(), str(path))):
+            target = part_of(module, part)
+            if target is not None and target != part:
+                found.setdefault((part, target), []).append(f"{path.relative_to(REPO)}:{line} {module}")
+    return found
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every elementary cycle's nodes, found by a depth-first search from each node (the graph is tiny)."""
+    out = []
+
+    def walk(start: str, node: str, trail: list[str]) -> None:
+        for nxt in sorted(graph.get(node, ())):
+            if nxt == start:
+                out.append(trail)
+            elif nxt not in trail and nxt > start:
+                walk(start, nxt, trail + [nxt])
+
+    for start in sorted(graph):
+        walk(start, start, [start])
+    return out
+
+
+def test_the_graph_sees_real_imports():
+    """Guards the checker itself: known one-way edges must be found, or the other tests prove nothing."""
+    found = edges()
+    assert ("server", "core") in found
+    assert ("export", "training") in found
+    assert ("benchmarks", "server") in found
+    assert part_of("synth", "benchmarks") == "tests"
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_cycle_between_top_level_parts():
+    found = edges()
+    graph: dict[str, set[str]] = {}
+    for a, b in found:
+        graph.setdefault(a, set()).add(b)
+    loops = cycles(graph)
+    where = [found[(loop[i], loop[(i + 1) % len(loop)])][0] for loop in loops for i in range(len(loop))]
+    assert not loops, f"import cycles {loops}; e.g. {where}"
+
+
+@pytest.mark.parametrize("low", LAYERS[:-1])
+def test_core_training_export_import_one_way(low):
+    higher = LAYERS[LAYERS.index(low) + 1:]
+    wrong = {k: v for k, v in edges().items() if k[0] == low and k[1] in higher}
+    assert not wrong, f"{low} imports a higher layer: {wrong}"
+
+
+def test_core_imports_no_other_part():
+    wrong = {k: v for k, v in edges().items() if k[0] == "core"}
+    assert not wrong, f"the core imports other parts: {wrong}"
+
+
+def test_nothing_outside_tests_imports_tests():
+    wrong = {k: v for k, v in edges().items() if k[1] == "tests"}
+    assert not wrong, f"imports of tests/ from outside it: {wrong}"
