@@ -74,7 +74,8 @@ class RichSink:
                    if summary.utterance_mode else f"{summary.windows_analyzed} windows "
                    f"({speech} speech, {summary.windows_skipped_silence} silence)")
         self.console.print(f"{summary.audio_seconds:.1f} s of audio, {counted}"
-                           + (f", {summary.reconnects} reconnect(s)" if summary.reconnects else ""))
+                           + (f", {summary.reconnects} reconnect(s)" if summary.reconnects else "")
+                           + f"; calibration: {summary.calibration}")
         if not summary.dominant_label:
             self.console.print("no speech detected")
             return

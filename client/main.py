@@ -29,6 +29,9 @@ EPILOG = """examples:
   speechsense-client --file talk.flac --utterances --plot talk.png   (one reading per utterance)
   speechsense-client --duration 30 --plot session.png        (microphone; Enter or Ctrl-C ends early)
   SPEECHSENSE_TOKEN=... speechsense-client --server host:443 --tls --ca-cert ca.pem --file clip.flac
+  speechsense-client enrol --file my-voice.flac --out me.profile.json   (a speaker profile; see enrol --help)
+  speechsense-client --profile me.profile.json                  (read the microphone against that profile)
+  speechsense-client --calibrate session --file call.flac       (baseline from the session's own speech)
 """
 
 
@@ -62,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--plot", type=Path, help="save a PNG of each label's score over the session "
                      "(with --utterances: each utterance's span)")
     out.add_argument("--tag", default="", help="session tag echoed by the server")
+    cal = p.add_argument_group("calibration to the speaker")
+    cal.add_argument("--profile", type=Path, help="speaker profile file made by `speechsense-client enrol`: read "
+                     "the voice against the speaker's own baseline")
+    cal.add_argument("--calibrate", choices=("none", "profile", "session"), default="",
+                     help="none; profile (needs --profile; the default when one is given); session: a baseline "
+                     "built from this session's own speech (if the model offers it)")
     net = p.add_argument_group("connection")
     net.add_argument("--server", help=f"host:port (default ${SERVER_ENV} or localhost:50051)")
     net.add_argument("--tls", action="store_true", help="connect with TLS")
@@ -83,6 +92,7 @@ def options_from(args: argparse.Namespace, env: Mapping[str, str]) -> ClientOpti
         duration=args.duration, json=args.json, plot=args.plot, session_tag=args.tag,
         utterances=args.utterances, min_speech_seconds=args.min_speech,
         closing_silence_seconds=args.closing_silence, max_utterance_seconds=args.max_utterance,
+        profile=args.profile, calibrate=args.calibrate,
     )
 
 
@@ -154,6 +164,11 @@ def run_client(opts: ClientOptions, stdout: TextIO, stderr: TextIO, pyaudio_modu
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: parse flags and environment, run, map failures to exit codes."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["enrol"]:
+        from speechsense.client.enrol import main as enrol_main
+
+        return enrol_main(argv[1:])
     args = build_parser().parse_args(argv)
     err = Console(stderr=True, highlight=False)
     try:

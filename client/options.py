@@ -49,6 +49,8 @@ class ClientOptions:
     plot: Path | None = None
     session_tag: str = ""
     lag_warning_seconds: float = 2.0
+    profile: Path | None = None  # a speaker profile file (speechsense-client enrol) to calibrate with
+    calibrate: str = ""  # none | profile | session; empty: profile when a profile is given, else none
 
     def __post_init__(self) -> None:
         self._check_connection()
@@ -91,4 +93,16 @@ class ClientOptions:
             raise OptionsError("--fast only applies to --file")
         if len(self.session_tag) > 128:
             raise OptionsError("--tag must be at most 128 characters")
+        self._check_calibration()
+
+    def _check_calibration(self) -> None:
+        if self.calibrate not in ("", "none", "profile", "session"):
+            raise OptionsError(f"--calibrate must be none, profile or session, got {self.calibrate!r}")
+        if self.calibrate == "profile" and self.profile is None:
+            raise OptionsError("--calibrate profile needs --profile FILE (make one with `speechsense-client enrol`)")
+        if self.profile is not None and self.calibrate in ("none", "session"):
+            raise OptionsError(f"--profile cannot be used with --calibrate {self.calibrate}")
+        if self.profile is not None and not self.profile.is_file():
+            raise OptionsError(f"profile file {self.profile} does not exist (make one with `speechsense-client "
+                               "enrol`)")
 

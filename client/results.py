@@ -106,6 +106,7 @@ class SummaryView:
     reconnects: int = 0
     utterance_mode: bool = False  # means and counts are over utterances
     utterances_analyzed: int = 0
+    calibration: str = "none"  # none | profile | session: how the scores were read
 
     @classmethod
     def from_proto(cls, s: emotion_pb2.SessionSummary, utterance_mode: bool = False) -> SummaryView:
@@ -119,6 +120,7 @@ class SummaryView:
             windows_skipped_silence=int(s.windows_skipped_silence),
             utterance_mode=utterance_mode,
             utterances_analyzed=int(s.utterances_analyzed),
+            calibration=calibration_name(s.calibration),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -134,6 +136,7 @@ class SummaryView:
             "windows_skipped_silence": self.windows_skipped_silence,
             "computed_by": self.source,
             "reconnects": self.reconnects,
+            "calibration": self.calibration,
         } | extra
 
 
@@ -142,8 +145,14 @@ def labels_of(windows: list[WindowView], fallback: tuple[str, ...] = ()) -> tupl
     return tuple(windows[0].scores) if windows and windows[0].scores else fallback
 
 
+def calibration_name(value: int) -> str:
+    """The Calibration enum as the client names it (UNSPECIFIED, from an older server: none)."""
+    names = {emotion_pb2.CALIBRATION_PROFILE: "profile", emotion_pb2.CALIBRATION_SESSION: "session"}
+    return names.get(value, "none")
+
+
 def summarize(windows: list[WindowView], audio_seconds: float, labels: tuple[str, ...] = (),
-              reconnects: int = 0) -> SummaryView:
+              reconnects: int = 0, calibration: str = "none") -> SummaryView:
     """The session summary computed client-side the way the API defines it (means over speech windows)."""
     labels = labels_of(windows, labels)
     speech = [w for w in windows if w.is_speech]
@@ -162,11 +171,12 @@ def summarize(windows: list[WindowView], audio_seconds: float, labels: tuple[str
         windows_skipped_silence=len(windows) - len(speech),
         source="client",
         reconnects=reconnects,
+        calibration=calibration,
     )
 
 
 def summarize_utterances(utterances: list[UtteranceView], audio_seconds: float, labels: tuple[str, ...] = (),
-                         reconnects: int = 0) -> SummaryView:
+                         reconnects: int = 0, calibration: str = "none") -> SummaryView:
     """The utterance-mode summary computed client-side as the API defines it (means over utterances)."""
     labels = tuple(utterances[0].scores) if utterances and utterances[0].scores else labels
     means = {label: sum(u.scores.get(label, 0.0) for u in utterances) / max(len(utterances), 1) for label in labels}
@@ -181,4 +191,5 @@ def summarize_utterances(utterances: list[UtteranceView], audio_seconds: float, 
         reconnects=reconnects,
         utterance_mode=True,
         utterances_analyzed=len(utterances),
+        calibration=calibration,
     )

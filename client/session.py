@@ -15,7 +15,15 @@ from speechsense.audio import PcmFormat
 from speechsense.client.audiolog import AudioLog
 from speechsense.client.connection import Backoff, Connector, describe_rpc_error
 from speechsense.client.options import ClientError, ClientOptions
-from speechsense.client.results import SummaryView, UtteranceView, WindowView, summarize, summarize_utterances
+from speechsense.client.profile import calibration_of, read_profile
+from speechsense.client.results import (
+    SummaryView,
+    UtteranceView,
+    WindowView,
+    calibration_name,
+    summarize,
+    summarize_utterances,
+)
 from speechsense.v1 import emotion_pb2 as pb
 from speechsense.windowing import resolve_plan
 
@@ -106,6 +114,8 @@ class StreamSession:
         if source.format.encoding.sample_bytes != 2:
             raise ValueError("the client streams LINEAR16 audio only")
         self.opts, self.connector, self.source, self.sink = opts, connector, source, sink
+        self._profile = read_profile(opts.profile) if opts.profile is not None else None
+        self._calibration = calibration_of(opts.calibrate, self._profile)
         self.stop = stop if stop is not None else threading.Event()
         self.backoff = backoff or Backoff(opts.backoff_initial, opts.backoff_max, opts.retries)
         self.fmt = source.format
@@ -173,7 +183,11 @@ class StreamSession:
 
     def _config(self, plan: WindowPlan) -> pb.StreamConfig:
         window = pb.WindowSpec(window_seconds=plan.window_seconds, hop_seconds=plan.hop_seconds)
-        config = pb.StreamConfig(format=_pcm_config(self.fmt), window=window, session_tag=self.opts.session_tag)
+        config = pb.StreamConfig(format=_pcm_config(self.fmt), window=window, session_tag=self.opts.session_tag,
+                                 calibration=self._calibration)
+        if self._profile is not None:
+            # A session baseline is rebuilt from zero after a reconnect: the server keeps nothing.
+            config.profile.CopyFrom(self._profile)
         if self.opts.utterances:
             config.segmentation = pb.SEGMENTATION_UTTERANCES
             config.utterance.CopyFrom(pb.UtteranceSpec(
@@ -293,6 +307,8 @@ class StreamSession:
         if server_summary is not None and first == 0:
             return replace(server_summary, reconnects=self.reconnects)
         seconds = self.log.end / self._bytes_per_second
+        calibration = calibration_name(self._calibration)
         if self.opts.utterances:
-            return summarize_utterances(self.utterances, seconds, self.labels, reconnects=self.reconnects)
-        return summarize(self.windows, seconds, self.labels, reconnects=self.reconnects)
+            return summarize_utterances(self.utterances, seconds, self.labels, reconnects=self.reconnects,
+                                        calibration=calibration)
+        return summarize(self.windows, seconds, self.labels, reconnects=self.reconnects, calibration=calibration)

@@ -80,6 +80,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="with --quantize: when the int8 model qualifies, it becomes the file at --out (the fp32 "
                         "model, parity-checked against Keras first, is kept as <run>/model.fp32.onnx); for models "
                         "too large to commit as fp32. Fails when the int8 model does not qualify")
+    p.add_argument("--linear-run", type=Path, default=None,
+                   help="a finished `--protocol calibration` run of a linear-head preset: build the model from "
+                        "--source's encoder and the run's heads, with speaker-calibration inputs (no Keras)")
+    p.add_argument("--source", type=Path, default=None,
+                   help="with --linear-run: the encoder model file the run's statistics came from (default: the "
+                        "preset's stats_model)")
     args = p.parse_args(argv)
     if args.ship_int8 and not args.quantize:
         p.error("--ship-int8 needs --quantize")
@@ -191,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         refresh_table(args.card, args.reports)
         print(f"refreshed the preset table of {args.card} from {args.reports}", flush=True)
         return 0
+    if args.linear_run is not None:
+        return main_linear(args, argv)
     from speechsense.training.loop import limit_threads
 
     limit_threads(2)
@@ -245,6 +253,31 @@ def main(argv: list[str] | None = None) -> int:
     accuracy = report["quantization"]["int8_accuracy"] if shipped == "int8" else report["onnx_test_accuracy"]
     print(f"wrote {args.out} ({shipped}, {args.out.stat().st_size / 1e6:.2f} MB); its ONNX test accuracy "
           f"{accuracy:.4f}", flush=True)
+    return 0
+
+
+def main_linear(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """--linear-run: the calibrated encoder model, its export.json, reports and card."""
+    import shlex
+
+    from speechsense.export.linear import export_linear
+    from speechsense.export.linear_card import render_linear_card
+    from speechsense.training.corpora import default_data_root
+    from speechsense.training.linear_train import stats_source
+    from speechsense.training.presets import PRESETS
+    from speechsense.training.report import publish, write_json
+
+    preset = PRESETS[json.loads((args.linear_run / "preset.json").read_text())["name"]]
+    source = args.source or stats_source(preset)
+    report = export_linear(args.linear_run, source, args.out, args.model_name, args.model_version, args.hop,
+                           args.data_root or default_data_root(), args.cache)
+    write_json(args.linear_run / "export.json", report)
+    publish(args.linear_run, args.reports / preset.name / "calibration")
+    commands = [f"speechsense-train --preset {preset.name} --protocol calibration",
+                "speechsense-export " + shlex.join(sys.argv[1:] if argv is None else argv)]
+    args.card.write_text(render_linear_card(args.linear_run, report, read_metadata(args.out), args.reports,
+                                            commands))
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) and {args.card}", flush=True)
     return 0
 
 

@@ -75,6 +75,9 @@ class ServerOptions:
     tls_key: Path | None = None
     tls_client_ca: Path | None = None  # require client certificates signed by this CA (mutual TLS)
     tokens: tuple[str, ...] = ()  # bearer tokens; empty means no token is required
+    # Speech an enrolment (CreateSpeakerProfile) must hold; benchmarks/calibration_eval.py measures how the
+    # profile's gain grows with its length.
+    min_profile_seconds: float = 6.0
     engine: EngineOptions = field(default_factory=EngineOptions)
 
     def __post_init__(self) -> None:
@@ -88,5 +91,7 @@ class ServerOptions:
             raise OptionsError("TLS needs both a certificate and a key")
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise OptionsError("mutual TLS (a client CA) needs the server's own certificate and key")
+        if not 1 <= self.min_profile_seconds <= 120:
+            raise OptionsError("min_profile_seconds must be in 1..120")
         if self.max_stream_seconds <= 0 or self.max_clip_seconds <= 0 or self.grace_seconds < 0:
             raise OptionsError("durations must be positive")

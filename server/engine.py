@@ -33,15 +33,25 @@ from speechsense.server.vad import SpeechDetector
 log = logging.getLogger(__name__)
 AUTO_THREADS_RATIO = 3.0  # inference / features cost per window above which inference gets every core
 
-# (array, future) pairs: prepared audio waiting for features, or features waiting for inference.
-_Item = tuple[np.ndarray, asyncio.Future]
+# (array, baseline or None, future): prepared audio waiting for features, or features waiting for inference.
+_Item = tuple[np.ndarray, object, asyncio.Future]  # object: a Baseline or None
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A speaker baseline for a calibrated model and which of its heads reads it."""
+
+    values: np.ndarray
+    profile_head: bool
 
 
 @dataclass(frozen=True)
 class Scored:
-    """A window's outcome: probabilities in label order, or None when it held no speech."""
+    """A window's outcome: probabilities in label order, or None when it held no speech; a calibrated
+    model's head input for the window (None otherwise)."""
 
     probabilities: np.ndarray | None
+    head_input: np.ndarray | None = None
 
     @property
     def is_speech(self) -> bool:
@@ -78,7 +88,7 @@ class Engine:
                 await task
         for queue in (self._prepared, self._featurised):
             while not queue.empty():  # nothing will score these now
-                queue.get_nowait()[1].cancel()
+                queue.get_nowait()[-1].cancel()
         for pool in (self._prepare_pool, self._features, self._inference):
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -114,16 +124,30 @@ class Engine:
         """Run other CPU work (decoding a clip) on the per-window pool, off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self._prepare_pool, fn, *args)
 
-    async def score(self, samples: np.ndarray, real_samples: int, gate: bool = True) -> Scored:
+    async def score(self, samples: np.ndarray, real_samples: int, gate: bool = True,
+                    baseline: Baseline | None = None) -> Scored:
         """Score one window; the first real_samples are audio, the rest padding. gate=False skips the
-        VAD (an utterance's windows are speech by construction)."""
+        VAD (an utterance's windows are speech by construction). baseline: a speaker baseline for a
+        calibrated model (None: uncalibrated)."""
         prepare = self._prepare if gate else self._prepare_ungated
         prepared = await self.run_cpu(prepare, samples, real_samples)
         if prepared is None:
             return Scored(None)
         future = asyncio.get_running_loop().create_future()
-        self._prepared.put_nowait((prepared, future))
-        return Scored(await future)
+        self._prepared.put_nowait((prepared, baseline, future))
+        return Scored(*await future)
+
+    async def rescore(self, scored: list[Scored], baseline: np.ndarray) -> list[Scored]:
+        """Speech windows read again by the population head against another baseline, from their head inputs."""
+        rows = [i for i, s in enumerate(scored) if s.is_speech]
+        if not rows:
+            return list(scored)
+        heads = np.stack([scored[i].head_input for i in rows])
+        probs = await self.run_cpu(self.model.rescore, heads, np.broadcast_to(baseline, heads.shape))
+        out = list(scored)
+        for i, p in zip(rows, probs, strict=True):
+            out[i] = Scored(p, scored[i].head_input)
+        return out
 
     def _prepare(self, samples: np.ndarray, real_samples: int) -> np.ndarray | None:
         """VAD, then the window's own preprocessing: None for a silent window."""
@@ -143,22 +167,32 @@ class Engine:
         meta = self.model.meta
         return meta.normalizer.apply(compute_features(np.stack(prepared), meta.feature_config))
 
-    def _predict(self, features: list[np.ndarray]) -> np.ndarray:
-        return self.model.predict(np.stack(features))
+    def _predict(self, items: list[tuple[np.ndarray, Baseline | None]]) -> list[tuple]:
+        """(probabilities, head input) per window; rows without a baseline get zeros (uncalibrated)."""
+        features = np.stack([f for f, _ in items])
+        baselines = flags = None
+        if self.model.calibration_size and any(b is not None for _, b in items):
+            zero = np.zeros(self.model.calibration_size, np.float32)
+            baselines = np.stack([zero if b is None else b.values for _, b in items])
+            flags = np.array([b is not None and b.profile_head for _, b in items])
+        probs, heads = self.model.predict_calibrated(features, baselines, flags)
+        return [(p, None if heads is None else h) for p, h in zip(probs, heads if heads is not None else
+                                                                 [None] * len(probs), strict=True)]
 
-    async def score_utterance(self, samples: np.ndarray, window: int, hop: int) -> tuple[np.ndarray, int]:
-        """Mean probabilities over an utterance's windows (see utterance_windows) and how many there were."""
+    async def score_utterance(self, samples: np.ndarray, window: int, hop: int,
+                              baseline: Baseline | None = None) -> list[Scored]:
+        """An utterance's windows (see utterance_windows), scored; combine them with mean_probabilities."""
         windows = utterance_windows(samples, window, hop)
-        scored = await asyncio.gather(*(self.score(w, real, gate=False) for w, real in windows))
-        return np.mean([s.probabilities for s in scored], axis=0).astype(np.float32), len(windows)
+        return list(await asyncio.gather(*(self.score(w, real, gate=False, baseline=baseline)
+                                           for w, real in windows)))
 
     async def _feature_loop(self) -> None:
         """Stage 2: featurise what is queued as one batch; each window's features go on to inference."""
         while True:
             live = await self._next_batch(self._prepared, self.options.max_wait_ms)
-            feats = await self._run_batch(self._features, self._features_of, live)
-            for (_, fut), f in zip(live, feats if feats is not None else (), strict=False):
-                self._featurised.put_nowait((f, fut))
+            feats = await self._run_batch(self._features, self._features_of, [a for a, _, _ in live], live)
+            for (_, baseline, fut), f in zip(live, feats if feats is not None else (), strict=False):
+                self._featurised.put_nowait((f, baseline, fut))
 
     async def _inference_loop(self) -> None:
         """Stage 3: score what is featurised as one ONNX Runtime call, without waiting for more (the
@@ -166,8 +200,8 @@ class Engine:
         while True:
             live = await self._next_batch(self._featurised, 0.0)
             self.metrics.batch_size.observe(len(live))
-            probs = await self._run_batch(self._inference, self._predict, live)
-            for (_, fut), p in zip(live, probs if probs is not None else (), strict=False):
+            probs = await self._run_batch(self._inference, self._predict, [(f, b) for f, b, _ in live], live)
+            for (_, _, fut), p in zip(live, probs if probs is not None else (), strict=False):
                 if not fut.done():
                     fut.set_result(p)
 
@@ -176,16 +210,16 @@ class Engine:
         while True:
             batch = [await queue.get()]
             await self._fill(queue, batch, wait_ms)
-            live = [item for item in batch if not item[1].done()]
+            live = [item for item in batch if not item[-1].done()]
             if live:
                 return live
 
-    async def _run_batch(self, pool: ThreadPoolExecutor, fn, live: list[_Item]) -> np.ndarray | None:
-        """fn(the batch's arrays) on pool; on an exception every waiting window gets it, and None."""
+    async def _run_batch(self, pool: ThreadPoolExecutor, fn, work: list, live: list[_Item]):
+        """fn(work) on pool; on an exception every waiting window of live gets it, and None."""
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, fn, [a for a, _ in live])
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, work)
         except Exception as exc:  # hand the failure to every waiting stream, keep serving
-            for _, fut in live:
+            for *_, fut in live:
                 if not fut.done():
                     fut.set_exception(exc)
             return None
@@ -204,6 +238,11 @@ class Engine:
                 batch.append(await asyncio.wait_for(queue.get(), remaining))
             except TimeoutError:
                 return
+
+
+def mean_probabilities(scored: list[Scored]) -> np.ndarray:
+    """An utterance's probabilities: the mean over its windows."""
+    return np.mean([s.probabilities for s in scored], axis=0).astype(np.float32)
 
 
 def reduce_noise(samples: np.ndarray, sample_rate: int) -> np.ndarray:

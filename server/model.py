@@ -22,14 +22,25 @@ class ModelLoadError(RuntimeError):
     """The model file is missing, unreadable or lacks valid metadata."""
 
 
+# The names export/calibrated.py gives a calibrated model's extra inputs and output.
+BASELINE_INPUT, PROFILE_HEAD_INPUT, HEAD_INPUT_OUTPUT = "baseline", "profile_head", "head_input"
+CALIBRATION_INPUTS = [BASELINE_INPUT, PROFILE_HEAD_INPUT]
+
+
 class EmotionModel:
-    """An ONNX emotion classifier: (batch, frames, features) standardised features -> label probabilities."""
+    """An ONNX emotion classifier: (batch, frames, features) standardised features -> label probabilities.
+
+    A calibrated file also takes a speaker baseline (zeros for none) and which head reads it (the profile
+    head, or the population head), and returns its head input, the per-window vector a baseline is made of;
+    `calibration_size` is its length (0 for other files).
+    """
 
     def __init__(self, path: Path, options: EngineOptions) -> None:
         path = Path(path)
         if not path.is_file():
             raise ModelLoadError(f"model file {path} does not exist")
         self.path, self.options = path, options
+        self._head: ort.InferenceSession | None = None
         # 0 (auto) starts with one thread; the engine's warm-up may give inference more (use_threads)
         self.session = self._session(options.intra_op_threads or 1)
         props = dict(self.session.get_modelmeta().custom_metadata_map)
@@ -60,8 +71,15 @@ class EmotionModel:
 
     def _check_io(self) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelLoadError(f"{self.path}: expected one input and one output")
+        self.calibration_size = 0
+        if [i.name for i in inputs[1:]] == CALIBRATION_INPUTS and [o.name for o in outputs[1:]] == [HEAD_INPUT_OUTPUT]:
+            size = inputs[1].shape[-1]
+            if not isinstance(size, int) or outputs[1].shape[-1] != size:
+                raise ModelLoadError(f"{self.path}: baseline input and head_input output must have one fixed size")
+            self.calibration_size = size
+        elif len(inputs) != 1 or len(outputs) != 1:
+            raise ModelLoadError(f"{self.path}: expected one input and one output, or a calibrated model's "
+                                 f"{CALIBRATION_INPUTS} inputs and '{HEAD_INPUT_OUTPUT}' output beside them")
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
         cfg = self.meta.feature_config
         shape = inputs[0].shape
@@ -75,8 +93,45 @@ class EmotionModel:
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Standardised features (n, frames, n_features) -> probabilities (n, labels), float32."""
-        out = self.session.run([self.output_name], {self.input_name: features.astype(np.float32, copy=False)})
-        return np.asarray(out[0], dtype=np.float32)
+        return self.predict_calibrated(features)[0]
+
+    def predict_calibrated(self, features: np.ndarray, baselines: np.ndarray | None = None,
+                           profile_head: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities, head inputs or None): baselines (n, calibration_size), zero rows for none;
+        profile_head (n,) true where the profile head reads the row."""
+        feeds = {self.input_name: features.astype(np.float32, copy=False)}
+        if not self.calibration_size:
+            return np.asarray(self.session.run([self.output_name], feeds)[0], dtype=np.float32), None
+        feeds |= self._calibration_feeds(len(features), baselines, profile_head)
+        probs, head = self.session.run([self.output_name, HEAD_INPUT_OUTPUT], feeds)
+        return np.asarray(probs, dtype=np.float32), np.asarray(head, dtype=np.float32)
+
+    def _calibration_feeds(self, n: int, baselines: np.ndarray | None, profile_head: np.ndarray | None) -> dict:
+        if baselines is None:
+            baselines = np.zeros((n, self.calibration_size), np.float32)
+        flags = np.zeros((n, 1), np.float32) if profile_head is None else np.asarray(
+            profile_head, np.float32).reshape(n, 1)
+        return {BASELINE_INPUT: baselines.astype(np.float32, copy=False), PROFILE_HEAD_INPUT: flags}
+
+    def rescore(self, head_inputs: np.ndarray, baselines: np.ndarray) -> np.ndarray:
+        """Probabilities of known head inputs against other baselines by the population head, without running
+        the encoder again (session calibration: each window is read against the windows before it)."""
+        if self._head is None:
+            self._head = self._head_session()
+        feeds = {HEAD_INPUT_OUTPUT: head_inputs.astype(np.float32, copy=False)}
+        feeds |= self._calibration_feeds(len(head_inputs), baselines, None)
+        return np.asarray(self._head.run([self.output_name], feeds)[0], dtype=np.float32)
+
+    def _head_session(self) -> ort.InferenceSession:
+        """The part of the graph after the head input, cut out of the same file."""
+        import onnx
+        from onnx.utils import Extractor
+
+        head = Extractor(onnx.load(str(self.path))).extract_model([HEAD_INPUT_OUTPUT, *CALIBRATION_INPUTS],
+                                                                  [self.output_name])
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        return ort.InferenceSession(head.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
     def warm_up(self, max_batch: int = 32) -> None:
         """Run small and the largest batches once: the first real request pays no lazy initialisation, and
@@ -84,3 +139,6 @@ class EmotionModel:
         cfg = self.meta.feature_config
         for n in sorted({1, 4, max_batch}):
             self.predict(np.zeros((n, cfg.frames, cfg.n_features), dtype=np.float32))
+        if self.calibration_size:
+            zeros = np.zeros((1, self.calibration_size), np.float32)
+            self.rescore(zeros, zeros)

@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator
 import grpc
 
 from speechsense.audio import AudioError, decode_bytes
+from speechsense.server import calibration
+from speechsense.server.calibration import CalibrationUnavailable, Calibrator, ProfileError
 from speechsense.server.config import ServerOptions
-from speechsense.server.engine import Engine
+from speechsense.server.engine import Engine, Scored, mean_probabilities
 from speechsense.server.metrics import ServerMetrics
 from speechsense.server.session import (
     AudioSession,
@@ -93,30 +95,53 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
             feature_config_json=meta.feature_config.to_json(), metrics_json=json.dumps(m, sort_keys=True),
             training_preset=meta.training_preset, training_data=meta.training_data,
             model_family=meta.model_family, encoder_name=meta.encoder_name, encoder_license=meta.encoder_license,
+            supports_calibration=bool(self.model.calibration_size), calibration_size=self.model.calibration_size,
+            min_profile_speech_seconds=self.options.min_profile_seconds if self.model.calibration_size else 0.0,
         )
+
+    async def CreateSpeakerProfile(self, request: pb.CreateSpeakerProfileRequest,
+                                   context) -> pb.CreateSpeakerProfileResponse:
+        async with self._abort_on(context, "profile", "") as outcome:
+            self._check_open()
+            if not self.model.calibration_size:
+                calibration.resolve(pb.CALIBRATION_SESSION, None, self.model)  # raises: no support
+            session, items = await self.engine.run_cpu(self._clip_session, request, False)
+            scored = await asyncio.gather(*(self.engine.score(w.samples, w.end - w.start) for w in items))
+            speech = [(w, s) for w, s in zip(items, scored, strict=True) if s.is_speech]
+            outcome["windows"] = len(items)
+            seconds = _covered_seconds([w for w, _ in speech], session.model_rate)
+            profile = calibration.make_profile([s.head_input for _, s in speech], seconds,
+                                               self.options.min_profile_seconds, self.model)
+            return pb.CreateSpeakerProfileResponse(profile=profile)
 
     async def AnalyzeClip(self, request: pb.AnalyzeClipRequest, context) -> pb.AnalyzeClipResponse:
         async with self._abort_on(context, "clip", request.session_tag) as outcome:
             self._check_open()
+            calib = self._calibrator(request.calibration,
+                                     request.profile if request.HasField("profile") else None)
             session, items = await self.engine.run_cpu(self._clip_session, request)
-            scored = await asyncio.gather(*(self._score(session, item) for item in items))
-            summary = SummaryBuilder(self.model.labels)
+            scored = await asyncio.gather(*(self._score(session, item, calib) for item in items))
+            summary = SummaryBuilder(self.model.labels, calib.mode)
             reply = pb.AnalyzeClipResponse(session_tag=request.session_tag)
             for item, result in zip(items, scored, strict=True):
-                kind, message = self._result(session, item, result, summary)
+                kind, message = await self._result(session, item, result, summary, calib)
                 getattr(reply, kind + "s").append(message)
             self._count(summary, session.audio_seconds)
             outcome["windows"] = summary.analyzed
             reply.summary.CopyFrom(summary.summary(session.audio_seconds))
             return reply
 
-    def _clip_session(self, request: pb.AnalyzeClipRequest) -> tuple[AudioSession, list]:
-        """Decode and cut a whole clip (runs on the feature pool: decoding is CPU work)."""
+    def _clip_session(self, request, analyse: bool = True) -> tuple[AudioSession, list]:
+        """Decode and cut a whole clip (runs on the feature pool: decoding is CPU work); an enrolment
+        (analyse=False) is cut into the model's own windows."""
         rate = self.model.meta.feature_config.sample_rate
         source = request.WhichOneof("audio_source")
         if source is None:
             raise AudioError("request holds no audio: set raw or encoded")
-        plan, segmenter = self._plan(request.window), self._segmenter(request.segmentation, request.utterance)
+        if analyse:
+            plan, segmenter = self._plan(request.window), self._segmenter(request.segmentation, request.utterance)
+        else:
+            plan, segmenter = self._plan(pb.WindowSpec()), None
         if source == "raw":
             session = AudioSession(pcm_format(request.raw.format), plan, rate, self.options.max_clip_seconds,
                                    segmenter)
@@ -126,20 +151,39 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
             items = session.push_model_rate(decode_bytes(request.encoded, rate))
         return session, items + session.finish()
 
-    def _score(self, session: AudioSession, item: Window | Utterance):
-        """The scoring coroutine of a window or an utterance."""
-        if isinstance(item, Utterance):
-            return self.engine.score_utterance(item.samples, session.windower.window, session.windower.hop)
-        return self.engine.score(item.samples, item.end - item.start)
+    def _calibrator(self, mode: int, profile: pb.SpeakerProfile | None) -> Calibrator:
+        return calibration.resolve(mode, profile, self.model)
 
-    def _result(self, session: AudioSession, item: Window | Utterance, scored,
-                summary: SummaryBuilder) -> tuple[str, pb.WindowResult | pb.UtteranceResult]:
+    def _score(self, session: AudioSession, item: Window | Utterance, calib: Calibrator):
+        """The scoring coroutine of a window or an utterance (session calibration is applied in order, later)."""
+        baseline = None if calib.adapts else calib.baseline()
+        if isinstance(item, Utterance):
+            return self.engine.score_utterance(item.samples, session.windower.window, session.windower.hop,
+                                               baseline)
+        return self.engine.score(item.samples, item.end - item.start, baseline=baseline)
+
+    async def _calibrated(self, scored: list[Scored], calib: Calibrator) -> list[Scored]:
+        """Session calibration, in stream order: read the item against the speech before it, then learn it."""
+        if not calib.adapts:
+            return scored
+        baseline = calib.baseline()
+        if baseline is not None:
+            scored = await self.engine.rescore(scored, baseline.values)
+        for s in scored:
+            if s.is_speech:
+                calib.observe(s.head_input)
+        return scored
+
+    async def _result(self, session: AudioSession, item: Window | Utterance, scored, summary: SummaryBuilder,
+                      calib: Calibrator) -> tuple[str, pb.WindowResult | pb.UtteranceResult]:
         """The API message for a scored item, added to the summary: ("window" | "utterance", message)."""
         labels, rate = self.model.labels, session.model_rate
         if isinstance(item, Utterance):
-            probabilities, windows = scored
-            summary.add_utterance(probabilities, windows)
-            return "utterance", utterance_result(item, probabilities, windows, labels, rate)
+            windows = await self._calibrated(scored, calib)
+            probabilities = mean_probabilities(windows)
+            summary.add_utterance(probabilities, len(windows))
+            return "utterance", utterance_result(item, probabilities, len(windows), labels, rate)
+        (scored,) = await self._calibrated([scored], calib)
         summary.add(scored.probabilities)
         return "window", window_result(item, scored.probabilities, labels, rate)
 
@@ -153,11 +197,11 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
             self._open += 1
             self.metrics.open_streams.inc()
             try:
-                session, tag = await self._open_stream(request_iterator)
-                log.info("stream opened tag=%r format=%s window=%.2fs hop=%.2fs segmentation=%s", tag, session.fmt,
-                         session.plan.window_seconds, session.plan.hop_seconds,
-                         "windows" if session.segmenter is None else "utterances")
-                async for response in self._run_stream(session, tag, request_iterator, outcome):
+                session, tag, calib = await self._open_stream(request_iterator)
+                log.info("stream opened tag=%r format=%s window=%.2fs hop=%.2fs segmentation=%s calibration=%s", tag,
+                         session.fmt, session.plan.window_seconds, session.plan.hop_seconds,
+                         "windows" if session.segmenter is None else "utterances", pb.Calibration.Name(calib.mode))
+                async for response in self._run_stream(session, tag, calib, request_iterator, outcome):
                     yield response
             finally:
                 self._open -= 1
@@ -165,7 +209,7 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
                 if self._open == 0:
                     release_free_memory()
 
-    async def _open_stream(self, request_iterator) -> tuple[AudioSession, str]:
+    async def _open_stream(self, request_iterator) -> tuple[AudioSession, str, Calibrator]:
         """Read and validate the config message that must open every stream."""
         try:
             first = await anext(aiter(request_iterator))
@@ -179,20 +223,21 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
         session = AudioSession(pcm_format(cfg.format), self._plan(cfg.window),
                                self.model.meta.feature_config.sample_rate, self.options.max_stream_seconds,
                                self._segmenter(cfg.segmentation, cfg.utterance))
-        return session, cfg.session_tag
+        calib = self._calibrator(cfg.calibration, cfg.profile if cfg.HasField("profile") else None)
+        return session, cfg.session_tag, calib
 
-    async def _run_stream(self, session: AudioSession, tag: str, request_iterator,
+    async def _run_stream(self, session: AudioSession, tag: str, calib: Calibrator, request_iterator,
                           outcome: dict) -> AsyncIterator[pb.StreamEmotionsResponse]:
         pending: asyncio.Queue = asyncio.Queue(self.options.pending_windows)
-        reader = asyncio.create_task(self._read(session, request_iterator, pending))
+        reader = asyncio.create_task(self._read(session, calib, request_iterator, pending))
         self._readers.add(reader)
-        summary = SummaryBuilder(self.model.labels)
+        summary = SummaryBuilder(self.model.labels, calib.mode)
         try:
             while (item := await pending.get()) is not _END:
                 if isinstance(item, BaseException):
                     raise item
                 cut, task, received_at = item
-                kind, message = self._result(session, cut, await task, summary)
+                kind, message = await self._result(session, cut, await task, summary, calib)
                 yield pb.StreamEmotionsResponse(session_tag=tag, **{kind: message})
                 self.metrics.window_latency.observe(time.perf_counter() - received_at)
             self._count(summary, session.audio_seconds)
@@ -207,7 +252,8 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
                 if isinstance(item, tuple):
                     item[1].cancel()
 
-    async def _read(self, session: AudioSession, request_iterator, pending: asyncio.Queue) -> None:
+    async def _read(self, session: AudioSession, calib: Calibrator, request_iterator,
+                    pending: asyncio.Queue) -> None:
         """Read audio messages into windows and queue them in order; errors go through the queue too."""
         push = None  # a chunk being cut on the executor: finish() must wait for it
         try:
@@ -225,22 +271,22 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
                         push = asyncio.ensure_future(self.engine.run_cpu(session.push_pcm, request.audio))
                         items = await asyncio.shield(push)
                         push = None
-                    await self._submit(session, items, pending)
+                    await self._submit(session, calib, items, pending)
             except asyncio.CancelledError:
                 if not self.draining:
                     raise
                 session.cut_short = True
                 if push is not None:
-                    await self._submit(session, await push, pending)
-            await self._submit(session, session.finish(), pending)
+                    await self._submit(session, calib, await push, pending)
+            await self._submit(session, calib, session.finish(), pending)
             await pending.put(_END)
-        except (AudioError, LimitExceeded, RequestError) as exc:
+        except (AudioError, LimitExceeded, RequestError, ProfileError, CalibrationUnavailable) as exc:
             await pending.put(exc)
 
-    async def _submit(self, session: AudioSession, items: list, pending: asyncio.Queue) -> None:
+    async def _submit(self, session: AudioSession, calib: Calibrator, items: list, pending: asyncio.Queue) -> None:
         now = time.perf_counter()
         for item in items:
-            await pending.put((item, asyncio.ensure_future(self._score(session, item)), now))
+            await pending.put((item, asyncio.ensure_future(self._score(session, item, calib)), now))
 
     def _plan(self, spec: pb.WindowSpec) -> WindowPlan:
         meta = self.model.meta
@@ -275,8 +321,10 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
             yield outcome
         except RequestError as exc:
             code, message = exc.code, str(exc)
-        except AudioError as exc:
+        except (AudioError, ProfileError) as exc:
             code, message = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+        except CalibrationUnavailable as exc:
+            code, message = grpc.StatusCode.FAILED_PRECONDITION, str(exc)
         except LimitExceeded as exc:
             code, message = grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
         except asyncio.CancelledError:
@@ -293,3 +341,14 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
                 self.metrics.errors.labels(code.name).inc()
         if code is not grpc.StatusCode.OK:
             await context.abort(code, message)
+
+
+def _covered_seconds(windows: list[Window], rate: int) -> float:
+    """Seconds of audio inside the union of the windows' spans (overlapping windows count once)."""
+    total, reach = 0, 0
+    for w in sorted(windows, key=lambda w: w.start):
+        start = max(w.start, reach)
+        if w.end > start:
+            total += w.end - start
+        reach = max(reach, w.end)
+    return total / rate

@@ -84,8 +84,8 @@ class AudioSession:
 class SummaryBuilder:
     """Accumulates results into the session summary: speech windows, or utterances in utterance mode."""
 
-    def __init__(self, labels: tuple[str, ...]) -> None:
-        self.labels = labels
+    def __init__(self, labels: tuple[str, ...], calibration: int = pb.CALIBRATION_NONE) -> None:
+        self.labels, self.calibration = labels, calibration
         self._sum = np.zeros(len(labels), dtype=np.float64)
         self._counts = dict.fromkeys(labels, 0)
         self._scored = 0  # results in the mean: speech windows, or utterances
@@ -122,6 +122,7 @@ class SummaryBuilder:
             windows_skipped_silence=self.skipped,
             end_reason=end_reason,
             utterances_analyzed=self.utterances,
+            calibration=self.calibration,
         )
 
 

@@ -42,6 +42,9 @@ class ModelMetadata:
     model_family: str = "hybrid"
     encoder_name: str = ""  # the pretrained encoder inside an "encoder" model, e.g. "whisper-base"
     encoder_license: str = ""
+    # Calibrated files (export/calibrated.py): the measured rule of session calibration, e.g.
+    # {"session": {"prior_windows": 40, "max_weight": 0.5}}; no "session" key: that mode is not offered.
+    calibration: dict = field(default_factory=dict)
 
     def to_props(self) -> dict[str, str]:
         """String key/value pairs for onnx.ModelProto.metadata_props."""
@@ -62,6 +65,7 @@ class ModelMetadata:
             "model_family": self.model_family,
             "encoder_name": self.encoder_name,
             "encoder_license": self.encoder_license,
+            **({"calibration": json.dumps(self.calibration, sort_keys=True)} if self.calibration else {}),
         }
 
     @classmethod
@@ -78,6 +82,9 @@ class ModelMetadata:
             metrics = json.loads(props["metrics"])
             validate_metrics(metrics)
             hop = float(props.get("default_hop_seconds", "1.0"))
+            calibration = json.loads(props.get("calibration", "{}"))
+            if not isinstance(calibration, dict):
+                raise ValueError("calibration must be a JSON object")
         except (ValueError, TypeError, KeyError) as exc:
             raise ModelMetadataError(f"{source}: invalid metadata: {exc}") from None
         unknown = [lab for lab in labels if lab not in LABELS]
@@ -89,7 +96,7 @@ class ModelMetadata:
                                      f"got {family!r}")
         return cls(labels, config, normalizer, props["model_name"], props["model_version"],
                    props["training_preset"], props["training_data"], props["protocol"], metrics, hop,
-                   family, props.get("encoder_name", ""), props.get("encoder_license", ""))
+                   family, props.get("encoder_name", ""), props.get("encoder_license", ""), calibration)
 
 
 def validate_metrics(metrics: dict) -> None:

@@ -24,12 +24,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="improved",
                         help=f"training recipe (default improved). {presets}")
-    parser.add_argument("--protocol", choices=PROTOCOLS, default="random",
+    parser.add_argument("--protocol", choices=(*PROTOCOLS, "calibration"), default="random",
                         help="evaluation split: 'random' = the study's stratified 80/10/10 over all clips "
                              "(speakers shared); 'random-full' = random's train + validation clips, trained "
                              "to the epoch a finished random run kept, scored on random's test clips (the "
                              "shipped model); 'speaker' = 5-fold by RAVDESS actor (2 male + 2 female per "
-                             "test fold), TESS in training only (default random)")
+                             "test fold), TESS in training only; 'calibration' = for presets with a linear "
+                             "head: the speaker folds and EmoDB read uncalibrated, with a speaker profile and "
+                             "with session calibration, plus the heads that ship (default random)")
     parser.add_argument("--fold", default="all",
                         help=f"speaker protocol only: fold 0..{SPEAKER_FOLDS - 1}, a comma list, or 'all' "
                              "(default; folds run in turn, finished folds are skipped, then summary.json)")
@@ -100,7 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or REPO / "runs" / preset.name / args.protocol
     reports = args.reports / preset.name / args.protocol
     members = _members(args.member, preset)
-    if args.protocol == "random-full":
+    if (preset.head == "linear") != (args.protocol == "calibration"):
+        raise SystemExit(f"preset {preset.name}: protocol 'calibration' is for linear-head presets, and they "
+                         "train with it only")
+    if args.protocol == "calibration":
+        from speechsense.training.linear_train import run_linear
+
+        run_linear(preset, out, data_root, args.cache, reports, args.threads)
+    elif args.protocol == "random-full":
         refit_from = args.refit_from or REPO / "runs" / preset.name / "random"
         train.run(preset, "random-full", 0, args.epochs, out, data_root, args.cache, args.workers, reports, members,
                   refit_from)

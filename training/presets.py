@@ -43,12 +43,22 @@ class Preset:
     head_mix: str = "weighted"  # weighted: softmax-weighted sum of the layers; concat: weighted, concatenated
     # Corpora added to the training part of every split (never to validation or test), e.g. ("emodb",).
     extra_corpora: tuple[str, ...] = ()
+    # head "linear" (training/linear_train.py): two multinomial logistic heads (uncalibrated, and on a speaker
+    # baseline) trained on the statistics that the bundled model file `stats_model` itself computes (its int8
+    # encoder included), with L2 strength 1 / linear_c; session calibration's measured rule, if offered.
+    head: str = "mlp"
+    stats_model: str = ""
+    linear_c: float = 0.05
+    session_prior_windows: float = 40.0
+    session_max_weight: float = 0.0  # 0: session calibration is not offered
 
     def __post_init__(self) -> None:
         if (self.model == "encoder-head") != bool(self.encoder):
             raise ValueError(f"preset {self.name!r}: model 'encoder-head' and an encoder go together")
         if self.encoder and self.features.kind != "whisper_logmel":
             raise ValueError(f"preset {self.name!r}: an encoder preset needs whisper_logmel features")
+        if self.head not in ("mlp", "linear") or (self.head == "linear") != bool(self.stats_model):
+            raise ValueError(f"preset {self.name!r}: head must be 'mlp', or 'linear' with a stats_model")
         unknown = set(self.extra_corpora) - {"emodb"}
         if unknown:
             raise ValueError(f"preset {self.name!r}: unknown extra corpora {sorted(unknown)}")

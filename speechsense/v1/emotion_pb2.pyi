@@ -19,6 +19,13 @@ class Segmentation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SEGMENTATION_FIXED_WINDOWS: _ClassVar[Segmentation]
     SEGMENTATION_UTTERANCES: _ClassVar[Segmentation]
 
+class Calibration(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CALIBRATION_UNSPECIFIED: _ClassVar[Calibration]
+    CALIBRATION_NONE: _ClassVar[Calibration]
+    CALIBRATION_PROFILE: _ClassVar[Calibration]
+    CALIBRATION_SESSION: _ClassVar[Calibration]
+
 class EndReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     END_REASON_UNSPECIFIED: _ClassVar[EndReason]
@@ -30,6 +37,10 @@ AUDIO_ENCODING_FLOAT32: AudioEncoding
 SEGMENTATION_UNSPECIFIED: Segmentation
 SEGMENTATION_FIXED_WINDOWS: Segmentation
 SEGMENTATION_UTTERANCES: Segmentation
+CALIBRATION_UNSPECIFIED: Calibration
+CALIBRATION_NONE: Calibration
+CALIBRATION_PROFILE: Calibration
+CALIBRATION_SESSION: Calibration
 END_REASON_UNSPECIFIED: EndReason
 END_REASON_CLIENT_CLOSED: EndReason
 END_REASON_SERVER_SHUTDOWN: EndReason
@@ -62,19 +73,37 @@ class UtteranceSpec(_message.Message):
     max_utterance_seconds: float
     def __init__(self, min_speech_seconds: _Optional[float] = ..., closing_silence_seconds: _Optional[float] = ..., max_utterance_seconds: _Optional[float] = ...) -> None: ...
 
+class SpeakerProfile(_message.Message):
+    __slots__ = ("model_name", "model_version", "baseline", "speech_seconds", "window_count")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    SPEECH_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_COUNT_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    model_version: str
+    baseline: _containers.RepeatedScalarFieldContainer[float]
+    speech_seconds: float
+    window_count: int
+    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., baseline: _Optional[_Iterable[float]] = ..., speech_seconds: _Optional[float] = ..., window_count: _Optional[int] = ...) -> None: ...
+
 class StreamConfig(_message.Message):
-    __slots__ = ("format", "window", "session_tag", "segmentation", "utterance")
+    __slots__ = ("format", "window", "session_tag", "segmentation", "utterance", "calibration", "profile")
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     SESSION_TAG_FIELD_NUMBER: _ClassVar[int]
     SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
     UTTERANCE_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
     format: AudioFormat
     window: WindowSpec
     session_tag: str
     segmentation: Segmentation
     utterance: UtteranceSpec
-    def __init__(self, format: _Optional[_Union[AudioFormat, _Mapping]] = ..., window: _Optional[_Union[WindowSpec, _Mapping]] = ..., session_tag: _Optional[str] = ..., segmentation: _Optional[_Union[Segmentation, str]] = ..., utterance: _Optional[_Union[UtteranceSpec, _Mapping]] = ...) -> None: ...
+    calibration: Calibration
+    profile: SpeakerProfile
+    def __init__(self, format: _Optional[_Union[AudioFormat, _Mapping]] = ..., window: _Optional[_Union[WindowSpec, _Mapping]] = ..., session_tag: _Optional[str] = ..., segmentation: _Optional[_Union[Segmentation, str]] = ..., utterance: _Optional[_Union[UtteranceSpec, _Mapping]] = ..., calibration: _Optional[_Union[Calibration, str]] = ..., profile: _Optional[_Union[SpeakerProfile, _Mapping]] = ...) -> None: ...
 
 class StreamEmotionsRequest(_message.Message):
     __slots__ = ("config", "audio")
@@ -131,7 +160,7 @@ class UtteranceResult(_message.Message):
     def __init__(self, index: _Optional[int] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., top_label: _Optional[str] = ..., top_score: _Optional[float] = ..., window_count: _Optional[int] = ..., cut_at_max_length: _Optional[bool] = ...) -> None: ...
 
 class SessionSummary(_message.Message):
-    __slots__ = ("mean_scores", "dominant_label", "top_label_counts", "audio_seconds", "windows_analyzed", "windows_skipped_silence", "end_reason", "utterances_analyzed")
+    __slots__ = ("mean_scores", "dominant_label", "top_label_counts", "audio_seconds", "windows_analyzed", "windows_skipped_silence", "end_reason", "utterances_analyzed", "calibration")
     class TopLabelCountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +176,7 @@ class SessionSummary(_message.Message):
     WINDOWS_SKIPPED_SILENCE_FIELD_NUMBER: _ClassVar[int]
     END_REASON_FIELD_NUMBER: _ClassVar[int]
     UTTERANCES_ANALYZED_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_FIELD_NUMBER: _ClassVar[int]
     mean_scores: _containers.RepeatedCompositeFieldContainer[LabelScore]
     dominant_label: str
     top_label_counts: _containers.ScalarMap[str, int]
@@ -155,7 +185,8 @@ class SessionSummary(_message.Message):
     windows_skipped_silence: int
     end_reason: EndReason
     utterances_analyzed: int
-    def __init__(self, mean_scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., dominant_label: _Optional[str] = ..., top_label_counts: _Optional[_Mapping[str, int]] = ..., audio_seconds: _Optional[float] = ..., windows_analyzed: _Optional[int] = ..., windows_skipped_silence: _Optional[int] = ..., end_reason: _Optional[_Union[EndReason, str]] = ..., utterances_analyzed: _Optional[int] = ...) -> None: ...
+    calibration: Calibration
+    def __init__(self, mean_scores: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., dominant_label: _Optional[str] = ..., top_label_counts: _Optional[_Mapping[str, int]] = ..., audio_seconds: _Optional[float] = ..., windows_analyzed: _Optional[int] = ..., windows_skipped_silence: _Optional[int] = ..., end_reason: _Optional[_Union[EndReason, str]] = ..., utterances_analyzed: _Optional[int] = ..., calibration: _Optional[_Union[Calibration, str]] = ...) -> None: ...
 
 class StreamEmotionsResponse(_message.Message):
     __slots__ = ("session_tag", "window", "summary", "utterance")
@@ -178,20 +209,24 @@ class RawAudio(_message.Message):
     def __init__(self, format: _Optional[_Union[AudioFormat, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class AnalyzeClipRequest(_message.Message):
-    __slots__ = ("raw", "encoded", "window", "session_tag", "segmentation", "utterance")
+    __slots__ = ("raw", "encoded", "window", "session_tag", "segmentation", "utterance", "calibration", "profile")
     RAW_FIELD_NUMBER: _ClassVar[int]
     ENCODED_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     SESSION_TAG_FIELD_NUMBER: _ClassVar[int]
     SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
     UTTERANCE_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
     raw: RawAudio
     encoded: bytes
     window: WindowSpec
     session_tag: str
     segmentation: Segmentation
     utterance: UtteranceSpec
-    def __init__(self, raw: _Optional[_Union[RawAudio, _Mapping]] = ..., encoded: _Optional[bytes] = ..., window: _Optional[_Union[WindowSpec, _Mapping]] = ..., session_tag: _Optional[str] = ..., segmentation: _Optional[_Union[Segmentation, str]] = ..., utterance: _Optional[_Union[UtteranceSpec, _Mapping]] = ...) -> None: ...
+    calibration: Calibration
+    profile: SpeakerProfile
+    def __init__(self, raw: _Optional[_Union[RawAudio, _Mapping]] = ..., encoded: _Optional[bytes] = ..., window: _Optional[_Union[WindowSpec, _Mapping]] = ..., session_tag: _Optional[str] = ..., segmentation: _Optional[_Union[Segmentation, str]] = ..., utterance: _Optional[_Union[UtteranceSpec, _Mapping]] = ..., calibration: _Optional[_Union[Calibration, str]] = ..., profile: _Optional[_Union[SpeakerProfile, _Mapping]] = ...) -> None: ...
 
 class AnalyzeClipResponse(_message.Message):
     __slots__ = ("session_tag", "windows", "summary", "utterances")
@@ -204,6 +239,20 @@ class AnalyzeClipResponse(_message.Message):
     summary: SessionSummary
     utterances: _containers.RepeatedCompositeFieldContainer[UtteranceResult]
     def __init__(self, session_tag: _Optional[str] = ..., windows: _Optional[_Iterable[_Union[WindowResult, _Mapping]]] = ..., summary: _Optional[_Union[SessionSummary, _Mapping]] = ..., utterances: _Optional[_Iterable[_Union[UtteranceResult, _Mapping]]] = ...) -> None: ...
+
+class CreateSpeakerProfileRequest(_message.Message):
+    __slots__ = ("raw", "encoded")
+    RAW_FIELD_NUMBER: _ClassVar[int]
+    ENCODED_FIELD_NUMBER: _ClassVar[int]
+    raw: RawAudio
+    encoded: bytes
+    def __init__(self, raw: _Optional[_Union[RawAudio, _Mapping]] = ..., encoded: _Optional[bytes] = ...) -> None: ...
+
+class CreateSpeakerProfileResponse(_message.Message):
+    __slots__ = ("profile",)
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    profile: SpeakerProfile
+    def __init__(self, profile: _Optional[_Union[SpeakerProfile, _Mapping]] = ...) -> None: ...
 
 class GetModelInfoRequest(_message.Message):
     __slots__ = ()
@@ -224,7 +273,7 @@ class ModelMetrics(_message.Message):
     def __init__(self, random_accuracy: _Optional[float] = ..., random_uar: _Optional[float] = ..., speaker_uar_mean: _Optional[float] = ..., speaker_uar_std: _Optional[float] = ..., speaker_accuracy_mean: _Optional[float] = ...) -> None: ...
 
 class GetModelInfoResponse(_message.Message):
-    __slots__ = ("labels", "sample_rate_hz", "window_seconds", "default_hop_seconds", "feature_set", "model_name", "model_version", "metrics", "feature_config_json", "metrics_json", "training_preset", "training_data", "model_family", "encoder_name", "encoder_license")
+    __slots__ = ("labels", "sample_rate_hz", "window_seconds", "default_hop_seconds", "feature_set", "model_name", "model_version", "metrics", "feature_config_json", "metrics_json", "training_preset", "training_data", "model_family", "encoder_name", "encoder_license", "supports_calibration", "calibration_size", "min_profile_speech_seconds")
     LABELS_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
     WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -240,6 +289,9 @@ class GetModelInfoResponse(_message.Message):
     MODEL_FAMILY_FIELD_NUMBER: _ClassVar[int]
     ENCODER_NAME_FIELD_NUMBER: _ClassVar[int]
     ENCODER_LICENSE_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTS_CALIBRATION_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MIN_PROFILE_SPEECH_SECONDS_FIELD_NUMBER: _ClassVar[int]
     labels: _containers.RepeatedScalarFieldContainer[str]
     sample_rate_hz: int
     window_seconds: float
@@ -255,4 +307,7 @@ class GetModelInfoResponse(_message.Message):
     model_family: str
     encoder_name: str
     encoder_license: str
-    def __init__(self, labels: _Optional[_Iterable[str]] = ..., sample_rate_hz: _Optional[int] = ..., window_seconds: _Optional[float] = ..., default_hop_seconds: _Optional[float] = ..., feature_set: _Optional[str] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., metrics: _Optional[_Union[ModelMetrics, _Mapping]] = ..., feature_config_json: _Optional[str] = ..., metrics_json: _Optional[str] = ..., training_preset: _Optional[str] = ..., training_data: _Optional[str] = ..., model_family: _Optional[str] = ..., encoder_name: _Optional[str] = ..., encoder_license: _Optional[str] = ...) -> None: ...
+    supports_calibration: bool
+    calibration_size: int
+    min_profile_speech_seconds: float
+    def __init__(self, labels: _Optional[_Iterable[str]] = ..., sample_rate_hz: _Optional[int] = ..., window_seconds: _Optional[float] = ..., default_hop_seconds: _Optional[float] = ..., feature_set: _Optional[str] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., metrics: _Optional[_Union[ModelMetrics, _Mapping]] = ..., feature_config_json: _Optional[str] = ..., metrics_json: _Optional[str] = ..., training_preset: _Optional[str] = ..., training_data: _Optional[str] = ..., model_family: _Optional[str] = ..., encoder_name: _Optional[str] = ..., encoder_license: _Optional[str] = ..., supports_calibration: _Optional[bool] = ..., calibration_size: _Optional[int] = ..., min_profile_speech_seconds: _Optional[float] = ...) -> None: ...

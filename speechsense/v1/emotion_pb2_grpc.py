@@ -50,6 +50,11 @@ class EmotionServiceStub:
                 request_serializer=speechsense_dot_v1_dot_emotion__pb2.GetModelInfoRequest.SerializeToString,
                 response_deserializer=speechsense_dot_v1_dot_emotion__pb2.GetModelInfoResponse.FromString,
                 _registered_method=True)
+        self.CreateSpeakerProfile = channel.unary_unary(
+                '/speechsense.v1.EmotionService/CreateSpeakerProfile',
+                request_serializer=speechsense_dot_v1_dot_emotion__pb2.CreateSpeakerProfileRequest.SerializeToString,
+                response_deserializer=speechsense_dot_v1_dot_emotion__pb2.CreateSpeakerProfileResponse.FromString,
+                _registered_method=True)
 
 
 class EmotionServiceServicer:
@@ -83,6 +88,16 @@ class EmotionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSpeakerProfile(self, request, context):
+        """A speaker's baseline from a few seconds of their ordinary voice (any
+        emotion, ideally calm or neutral speech). The server keeps nothing: the
+        client stores the profile and sends it with later streams and clips, so
+        any replica can use it. Audio given here is never scored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EmotionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -100,6 +115,11 @@ def add_EmotionServiceServicer_to_server(servicer, server):
                     servicer.GetModelInfo,
                     request_deserializer=speechsense_dot_v1_dot_emotion__pb2.GetModelInfoRequest.FromString,
                     response_serializer=speechsense_dot_v1_dot_emotion__pb2.GetModelInfoResponse.SerializeToString,
+            ),
+            'CreateSpeakerProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSpeakerProfile,
+                    request_deserializer=speechsense_dot_v1_dot_emotion__pb2.CreateSpeakerProfileRequest.FromString,
+                    response_serializer=speechsense_dot_v1_dot_emotion__pb2.CreateSpeakerProfileResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -184,6 +204,33 @@ class EmotionService:
             '/speechsense.v1.EmotionService/GetModelInfo',
             speechsense_dot_v1_dot_emotion__pb2.GetModelInfoRequest.SerializeToString,
             speechsense_dot_v1_dot_emotion__pb2.GetModelInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSpeakerProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/speechsense.v1.EmotionService/CreateSpeakerProfile',
+            speechsense_dot_v1_dot_emotion__pb2.CreateSpeakerProfileRequest.SerializeToString,
+            speechsense_dot_v1_dot_emotion__pb2.CreateSpeakerProfileResponse.FromString,
             options,
             channel_credentials,
             insecure,

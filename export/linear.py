@@ -1,0 +1,111 @@
+"""Export of a `head = "linear"` run: the source encoder file's graph with the run's linear heads and the
+speaker-baseline inputs (export/calibrated.py), its metadata, a parity check and the file's own figures.
+
+Parity: the new file, run end to end by ONNX Runtime on the `random` split's test clips, against the run's
+heads applied in numpy to the source file's cached statistics of the same clips.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from speechsense.export.calibrated import LinearHeads, build_calibrated
+from speechsense.modelmeta import ModelMetadata
+from speechsense.training.headstats import model_meta
+
+PARITY_TOLERANCE = 1e-4
+PROTOCOL_TEXT = ("calibration: heads trained on the random split's train + validation clips (stratified "
+                 "80/10/10, seed 42), scored on its test clips; speaker figures: 5-fold by RAVDESS actor with "
+                 "each test speaker's enrolment clips (calm and neutral of one statement) never scored")
+
+
+def load_heads(run: Path) -> LinearHeads:
+    with np.load(run / "heads.npz") as h:
+        return LinearHeads(h["mean"], h["std"], h["w_u"], h["b_u"], h["w_c"], h["b_c"])
+
+
+def linear_metrics(run: Path) -> dict:
+    """Metadata metrics: the random split's figures, the speaker folds (uncalibrated, as every model reports
+    them) and the whole calibration table."""
+    m = json.loads((run / "metrics.json").read_text())
+    spk = m["calibration"]["speaker"]
+    return {"run_protocol": "calibration",
+            "random": m["random"],
+            "speaker": {"uar_mean": spk["uncalibrated"]["mean"], "uar_std": spk["uncalibrated"]["std"],
+                        "accuracy_mean": spk["accuracy_uncalibrated"]["mean"],
+                        "profile_uar_mean": spk["profile"]["mean"], "profile_uar_std": spk["profile"]["std"]},
+            "emodb": m["calibration"].get("emodb", {}),
+            "calibration": m["calibration"]}
+
+
+def linear_metadata(run: Path, source: Path, name: str, version: str, hop: float) -> ModelMetadata:
+    m = json.loads((run / "metrics.json").read_text())
+    preset = json.loads((run / "preset.json").read_text())
+    src = model_meta(source)
+    calibration = {}
+    if m["session_offered"]:
+        calibration["session"] = {"prior_windows": preset["session_prior_windows"],
+                                  "max_weight": preset["session_max_weight"]}
+    return ModelMetadata(src.labels, src.feature_config, src.normalizer, name, version, preset["name"],
+                         src.training_data, PROTOCOL_TEXT, linear_metrics(run), hop, "encoder", src.encoder_name,
+                         src.encoder_license, calibration)
+
+
+def parity(out: Path, source: Path, run: Path, data_root: Path, cache: Path, heads: LinearHeads) -> dict:
+    """The new file on the random test clips against numpy on the source's statistics; and its own figures."""
+    import onnxruntime as ort
+
+    from speechsense.audio import load_file
+    from speechsense.features import compute_features, prepare_window
+    from speechsense.labels import label_index
+    from speechsense.training.calibration import uar
+    from speechsense.training.corpora import load_manifest
+    from speechsense.training.headstats import HeadStats
+    from speechsense.training.splits import make_split
+
+    clips = load_manifest(data_root, cache / "manifest.json").clips
+    test = [clips[i] for i in make_split(clips, "random").test]
+    depth = json.loads((run / "preset.json").read_text()).get("depth") or 0
+    stats = HeadStats(source, cache / "headstats").get([c.path for c in test])
+    stats = (stats[:, : depth + 1] if depth else stats).reshape(len(test), -1)
+    logits = ((stats - heads.mean) / heads.std) @ heads.w_uncalibrated + heads.b_uncalibrated
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    cfg = model_meta(out).feature_config
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = []
+    for i in range(0, len(test), 16):
+        windows = np.stack([prepare_window(load_file(c.path, cfg.sample_rate), cfg) for c in test[i:i + 16]])
+        n = len(windows)
+        got.append(sess.run(["probabilities"], {"features": compute_features(windows, cfg),
+                                                "baseline": np.zeros((n, heads.size), np.float32),
+                                                "profile_head": np.zeros((n, 1), np.float32)})[0])
+    got = np.concatenate(got)
+    y = np.array([label_index(c.label) for c in test])
+    diff = np.abs(got - expected)
+    return {"n_windows": len(test), "max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()),
+            "argmax_mismatches": int(np.sum(got.argmax(1) != expected.argmax(1))),
+            "onnx_test_accuracy": float(np.mean(got.argmax(1) == y)), "onnx_test_uar": uar(y, got.argmax(1))}
+
+
+def export_linear(run: Path, source: Path, out: Path, name: str, version: str, hop: float, data_root: Path,
+                  cache: Path) -> dict:
+    """Build, save (atomically: out may be the source), check parity; the report export.json holds."""
+    heads = load_heads(run)
+    metadata = linear_metadata(run, source, name, version, hop)
+    model = build_calibrated(onnx.load(str(source)), heads, metadata)
+    tmp = out.with_suffix(".tmp.onnx")
+    onnx.save(model, str(tmp))
+    check = parity(tmp, source, run, data_root, cache, heads)
+    print(f"parity on {check['n_windows']} real windows: max |diff| {check['max_abs_diff']:.2e}, argmax "
+          f"mismatches {check['argmax_mismatches']}; ONNX test accuracy {check['onnx_test_accuracy']:.4f}", flush=True)
+    if check["max_abs_diff"] > PARITY_TOLERANCE or check["argmax_mismatches"]:
+        tmp.unlink()
+        raise SystemExit(f"parity failed: {check}")
+    tmp.replace(out)
+    return {"parity": check, "source": source.name, "bytes": out.stat().st_size, "calibration_size": heads.size,
+            "metrics": metadata.metrics}

@@ -1,0 +1,91 @@
+"""Training a `head = "linear"` preset: linear heads on a bundled encoder file's own statistics.
+
+The statistics are those the model file computes (its int8 encoder included), so the figures here are
+the exported file's own. One run measures everything the card reports (protocol "calibration"):
+
+- the speaker 5-fold and EmoDB table of training/calibration_eval.py (uncalibrated, profile, session);
+- the heads that ship: trained on the `random` split's train + validation clips, scored on its test clips.
+
+The run folder holds metrics.json and heads.npz; export builds the model file from them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from speechsense.training.calibration_eval import SessionRule, evaluate, random_split_figures, rule_name, safe_rules
+from speechsense.training.corpora import load_manifest, scan_emodb
+from speechsense.training.headstats import HeadStats
+from speechsense.training.presets import Preset
+from speechsense.training.report import publish, write_json
+
+log = logging.getLogger(__name__)
+SESSION_WINDOWS = 300  # simulated session length: 5 minutes at the default 1 s hop
+
+
+def stats_source(preset: Preset) -> Path:
+    """The model file whose statistics the preset's heads read: a bundled family name or a path."""
+    from speechsense.models import resolve_model
+
+    return resolve_model(preset.stats_model)
+
+
+CANDIDATE_CAPS = (0.05, 0.1, 0.2, 0.5)
+
+
+def candidate_rules(preset: Preset) -> list[SessionRule]:
+    """Session rules to measure: the preset's prior at several caps (the preset's own cap among them)."""
+    caps = sorted(set(CANDIDATE_CAPS) | ({preset.session_max_weight} - {0.0}))
+    return [SessionRule(preset.session_prior_windows, cap) for cap in caps]
+
+
+def load_stats(preset: Preset, data_root: Path, cache: Path, threads: int = 2):
+    """(clips, flattened stats, EmoDB clips, their stats) from the preset's model file."""
+    clips = load_manifest(data_root, cache / "manifest.json").clips
+    emodb = scan_emodb(data_root).clips
+    store = HeadStats(stats_source(preset), cache / "headstats", threads)
+    both = store.get([c.path for c in clips] + [c.path for c in emodb])
+    both = both[:, : preset.depth + 1] if preset.depth else both
+    flat = both.reshape(len(both), -1).astype(np.float64)
+    return clips, flat[: len(clips)], emodb, flat[len(clips):]
+
+
+def run_linear(preset: Preset, out: Path, data_root: Path, cache: Path, reports: Path | None = None,
+               threads: int = 2) -> dict:
+    """Measure the calibration table and fit the shipped heads; a finished folder is kept."""
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "metrics.json").exists():
+        print(f"{out} is complete; metrics.json kept (delete the folder to retrain)", flush=True)
+        return json.loads((out / "metrics.json").read_text())
+    clips, x, emodb, xe = load_stats(preset, data_root, cache, threads)
+    rules = candidate_rules(preset)
+    table = evaluate(x, clips, xe, emodb, rules, SESSION_WINDOWS, preset.linear_c)
+    table["safe_rules"] = safe_rules(table)
+    if preset.session_max_weight:
+        chosen = rule_name(SessionRule(preset.session_prior_windows, preset.session_max_weight))
+        if chosen not in table["safe_rules"]:
+            raise SystemExit(f"preset {preset.name}: its session rule {chosen} is not safe by measurement "
+                             f"(safe: {table['safe_rules'] or 'none'}); set session_max_weight to 0 or a safe cap")
+    heads, rnd = random_split_figures(x, clips, preset.linear_c)
+    np.savez(out / "heads.npz", mean=heads.mean, std=heads.std, w_u=heads.w_u, b_u=heads.b_u, w_c=heads.w_c,
+             b_c=heads.b_c)
+    metrics = {"preset": preset.name, "family": "encoder", "head": "linear", "protocol": "calibration",
+               "stats_model": str(stats_source(preset).name), "calibration": table,
+               "random": rnd | {"protocol": "random"},
+               "session_offered": preset.session_max_weight > 0}
+    write_json(out / "metrics.json", metrics)
+    write_json(out / "preset.json", preset.to_dict())
+    spk = table["speaker"]
+    print("speaker folds UAR: " + ", ".join(f"{m} {v['mean']:.3f} ± {v['std']:.3f}" for m, v in spk.items()),
+          flush=True)
+    print(f"safe session rules: {table['safe_rules'] or 'none'}", flush=True)
+    if "emodb" in table:
+        print("EmoDB UAR: " + ", ".join(f"{m} {v:.3f}" for m, v in table["emodb"].items()), flush=True)
+    print(f"random split (speakers shared): accuracy {rnd['accuracy']:.4f} UAR {rnd['uar']:.4f}", flush=True)
+    if reports is not None:
+        publish(out, reports)
+    return metrics
