@@ -15,8 +15,8 @@ from speechsense.server.config import ServerOptions
 from speechsense.server.engine import Engine
 from speechsense.server.metrics import ServerMetrics
 from speechsense.server.model import EmotionModel
-from speechsense.server.service import EmotionService
-from speechsense.v1 import emotion_pb2, emotion_pb2_grpc
+from speechsense.server.service import EmotionService, add_to_server
+from speechsense.v1 import emotion_pb2
 
 log = logging.getLogger("speechsense.server")
 SERVICE_NAME = emotion_pb2.DESCRIPTOR.services_by_name["EmotionService"].full_name
@@ -65,7 +65,7 @@ def create_server(options: ServerOptions) -> tuple[SpeechSenseServer, int]:
         ("grpc.max_receive_message_length", options.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ])
-    emotion_pb2_grpc.add_EmotionServiceServicer_to_server(service, server)
+    add_to_server(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

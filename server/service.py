@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from speechsense.audio import AudioError, decode_bytes
 from speechsense.server.config import ServerOptions
@@ -63,6 +64,43 @@ class RequestError(Exception):
         self.code = code
 
 
+def parse(message_type, data: bytes, what: str):
+    """Request bytes to a message. The server deserializes requests itself (add_to_server) so that bytes
+    that are not the message, or a string field that is not UTF-8, are the client's error, not a crash."""
+    try:
+        return message_type.FromString(data)
+    except DecodeError as exc:
+        reason = str(exc).rpartition(": ")[2].rstrip(".")
+        reason = ("a string field such as session_tag is not UTF-8" if "UTF-8" in reason
+                  else reason[:1].lower() + reason[1:] or "undecodable bytes")
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"{what} is not a valid {message_type.DESCRIPTOR.full_name} protobuf message: {reason}"
+                           ) from None
+
+
+async def parsed_stream(request_iterator) -> AsyncIterator[pb.StreamEmotionsRequest]:
+    """The stream's raw request bytes as messages, numbered from 1 in any error."""
+    number = 0
+    async for data in request_iterator:
+        number += 1
+        yield parse(pb.StreamEmotionsRequest, data, f"message {number} of the stream")
+
+
+def add_to_server(service: EmotionService, server: grpc.aio.Server) -> None:
+    """Register the service with raw-bytes requests: each handler parses its own inside _abort_on."""
+    handlers = {
+        "StreamEmotions": grpc.stream_stream_rpc_method_handler(
+            service.StreamEmotions, response_serializer=pb.StreamEmotionsResponse.SerializeToString),
+        "AnalyzeClip": grpc.unary_unary_rpc_method_handler(
+            service.AnalyzeClip, response_serializer=pb.AnalyzeClipResponse.SerializeToString),
+        "GetModelInfo": grpc.unary_unary_rpc_method_handler(
+            service.GetModelInfo, response_serializer=pb.GetModelInfoResponse.SerializeToString),
+    }
+    name = pb.DESCRIPTOR.services_by_name["EmotionService"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+    server.add_registered_method_handlers(name, handlers)
+
+
 class EmotionService(pb_grpc.EmotionServiceServicer):
     def __init__(self, options: ServerOptions, engine: Engine, metrics: ServerMetrics) -> None:
         self.options, self.engine, self.metrics = options, engine, metrics
@@ -78,7 +116,12 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
         for reader in list(self._readers):
             reader.cancel()
 
-    async def GetModelInfo(self, request, context) -> pb.GetModelInfoResponse:
+    async def GetModelInfo(self, request: bytes, context) -> pb.GetModelInfoResponse:
+        async with self._abort_on(context, "model info", "", quiet=True):
+            parse(pb.GetModelInfoRequest, request, "the request")
+            return self._model_info()
+
+    def _model_info(self) -> pb.GetModelInfoResponse:
         meta = self.model.meta
         m = meta.metrics
         return pb.GetModelInfoResponse(
@@ -95,8 +138,10 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
             model_family=meta.model_family, encoder_name=meta.encoder_name, encoder_license=meta.encoder_license,
         )
 
-    async def AnalyzeClip(self, request: pb.AnalyzeClipRequest, context) -> pb.AnalyzeClipResponse:
-        async with self._abort_on(context, "clip", request.session_tag) as outcome:
+    async def AnalyzeClip(self, data: bytes, context) -> pb.AnalyzeClipResponse:
+        request = pb.AnalyzeClipRequest()
+        async with self._abort_on(context, "clip", lambda: request.session_tag) as outcome:
+            request = parse(pb.AnalyzeClipRequest, data, "the request")
             self._check_open()
             session, items = await self.engine.run_cpu(self._clip_session, request)
             scored = await asyncio.gather(*(self._score(session, item) for item in items))
@@ -153,6 +198,7 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
             self._open += 1
             self.metrics.open_streams.inc()
             try:
+                request_iterator = parsed_stream(request_iterator)
                 session, tag = await self._open_stream(request_iterator)
                 log.info("stream opened tag=%r format=%s window=%.2fs hop=%.2fs segmentation=%s", tag, session.fmt,
                          session.plan.window_seconds, session.plan.hop_seconds,
@@ -234,7 +280,7 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
                     await self._submit(session, await push, pending)
             await self._submit(session, session.finish(), pending)
             await pending.put(_END)
-        except (AudioError, LimitExceeded, RequestError) as exc:
+        except Exception as exc:  # any error, ours or not: a reader that dies silently leaves the stream hanging
             await pending.put(exc)
 
     async def _submit(self, session: AudioSession, items: list, pending: asyncio.Queue) -> None:
@@ -267,8 +313,9 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
         self.metrics.skipped.inc(summary.skipped)
 
     @contextlib.asynccontextmanager
-    async def _abort_on(self, context, kind: str, tag):
-        """The one boundary where domain errors become gRPC statuses; logs one line per call."""
+    async def _abort_on(self, context, kind: str, tag, quiet: bool = False):
+        """The one boundary where domain errors become gRPC statuses; logs one line per call (quiet: errors
+        only)."""
         start, outcome = time.monotonic(), {"windows": 0}
         code, message = grpc.StatusCode.OK, ""
         try:
@@ -287,8 +334,9 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
             log.exception("%s failed", kind)
         finally:
             tag_text = tag() if callable(tag) else tag
-            log.info("%s closed tag=%r duration=%.2fs windows=%d outcome=%s", kind, tag_text,
-                     time.monotonic() - start, outcome["windows"], code.name)
+            if not quiet or code is not grpc.StatusCode.OK:
+                log.info("%s closed tag=%r duration=%.2fs windows=%d outcome=%s", kind, tag_text,
+                         time.monotonic() - start, outcome["windows"], code.name)
             if code is not grpc.StatusCode.OK:
                 self.metrics.errors.labels(code.name).inc()
         if code is not grpc.StatusCode.OK:

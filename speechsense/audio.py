@@ -107,7 +107,7 @@ def decode_bytes(data: bytes, target_rate: int) -> np.ndarray:
     try:
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"cannot decode clip ({len(data)} bytes): {exc}") from None
+        raise AudioError(f"cannot decode clip ({len(data)} bytes): {_reason(exc)}") from None
     return _finish(samples, rate, target_rate, "clip")
 
 
@@ -118,6 +118,11 @@ def load_file(path: str | Path, target_rate: int) -> np.ndarray:
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise AudioError(f"cannot decode {path}: {exc}") from None
     return _finish(samples, rate, target_rate, str(path))
+
+
+def _reason(exc: Exception) -> str:
+    """libsndfile's own words, without soundfile's prefix (which holds the repr of an in-memory file)."""
+    return getattr(exc, "error_string", None) or str(exc)
 
 
 def _finish(samples: np.ndarray, rate: int, target_rate: int, what: str) -> np.ndarray:
