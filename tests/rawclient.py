@@ -39,17 +39,16 @@ class RawClient:
         self.info = channel.unary_unary(SERVICE + "GetModelInfo", request_serializer=None,
                                         response_deserializer=pb.GetModelInfoResponse.FromString)
 
-    def run_stream(self, messages: Iterable[bytes], timeout: float = 10, hold_open: threading.Event | None = None
-                   ) -> Outcome:
-        """Send messages; with hold_open, keep the stream open (no half-close) until it is set or the call ends."""
-        sent = [time.monotonic()]
+    def run_stream(self, messages: Iterable[bytes], timeout: float = 10, hold_open: bool = False) -> Outcome:
+        """Send messages; with hold_open, keep the stream open (no half-close) until the call ends."""
+        sent, ended = [time.monotonic()], threading.Event()
 
         def requests() -> Iterator[bytes]:
             for message in messages:
                 yield message
                 sent[0] = time.monotonic()
-            if hold_open is not None:
-                hold_open.wait(timeout)
+            if hold_open:
+                ended.wait(timeout)
 
         got = []
         try:
@@ -57,6 +56,8 @@ class RawClient:
                 got.append(response)
         except grpc.RpcError as err:
             return Outcome(err.code(), err.details() or "", got, time.monotonic() - sent[0])
+        finally:
+            ended.set()
         return Outcome(grpc.StatusCode.OK, "", got, time.monotonic() - sent[0])
 
     def run_clip(self, data: bytes, timeout: float = 10) -> Outcome:
