@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import grpc
 from google.protobuf.message import DecodeError
 
-from speechsense.audio import AudioError, decode_bytes
+from speechsense.audio import AudioError, decode_bytes, encoded_info
 from speechsense.server.config import ServerOptions
 from speechsense.server.engine import Engine
 from speechsense.server.metrics import ServerMetrics
@@ -167,6 +167,9 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
                                    segmenter)
             items = session.push_pcm(request.raw.data)
         else:
+            seconds, limit = encoded_info(request.encoded).seconds, self.options.max_clip_seconds
+            if seconds > limit:  # refused from the header, before decoding it all
+                raise LimitExceeded(f"clip of {seconds:.1f} s exceeds the server's limit of {limit:g} s per call")
             session = AudioSession(None, plan, rate, self.options.max_clip_seconds, segmenter)
             items = session.push_model_rate(decode_bytes(request.encoded, rate))
         return session, items + session.finish()
