@@ -148,6 +148,11 @@ def cases(seed: int, count: int, max_message_bytes: int) -> Iterator[Case]:
                    any(len(m) > max_message_bytes for m in messages))
 
 
+def normal_stream() -> tuple[bytes, ...]:
+    """A valid stream's messages: a config and 2 s of audio."""
+    return (configs()[0], pb.StreamEmotionsRequest(audio=pcm(2.0, 9)).SerializeToString())
+
+
 def run_case(client: RawClient, case: Case, timeout: float = 10) -> Outcome:
     if case.target == "clip":
         return client.run_clip(case.messages[0], timeout=timeout)
