@@ -138,10 +138,14 @@ def decode_bytes(data: bytes, target_rate: int) -> np.ndarray:
 
 def load_file(path: str | Path, target_rate: int) -> np.ndarray:
     """An audio file to float32 mono at target_rate; the format is read from the content, not the name."""
+    if not Path(path).exists():
+        raise AudioError(f"{path}: no such file")
+    if Path(path).is_dir():
+        raise AudioError(f"{path} is a folder, not an audio file")
     try:
         samples, rate = sf.read(str(path), dtype="float32", always_2d=False)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"cannot decode {path}: {exc}") from None
+        raise AudioError(f"cannot decode {path}: {_reason(exc)}") from None
     return _finish(samples, rate, target_rate, str(path))
 
 
