@@ -53,6 +53,7 @@ def test_sigterm_mid_stream_sends_remaining_windows_and_summary(tiny_model_path,
         assert proc.wait(20) == 0
         log = (tmp_path / "server.log").read_text()
         assert "stream closed" in log and "outcome=OK" in log
+        assert "(metrics off)" in log  # not "metrics on off"
     finally:
         proc.kill()
         proc.wait()
