@@ -118,12 +118,14 @@ def main() -> None:
             report["rss_mb_before"] = round(rss.mb(), 1)
             rss.start()
             for phase, seconds in (("cases", None), ("soak", args.soak_seconds)):
-                tally, ends, failures, t0 = Counter(), [], [], time.monotonic()
+                tally, ends, failures, t0, trend = Counter(), [], [], time.monotonic(), []
                 seed = args.seed
                 while True:
                     n = args.cases if seconds is None else 500
                     run_phase(client, pool, list(cases(seed, n, LIMIT)), tally, ends, failures)
                     seed += 1000
+                    if seconds is not None and (not trend or time.monotonic() - t0 >= 30 * len(trend)):
+                        trend.append(round(rss.mb(), 1))  # RSS about every 30 s of the soak
                     if seconds is None or time.monotonic() - t0 >= seconds:
                         break
                 report[phase] = {"cases": sum(tally.values()), "seconds": round(time.monotonic() - t0, 1),
@@ -132,7 +134,7 @@ def main() -> None:
                                  "end_s_p50_p99_max": [round(float(np.percentile(ends, q)), 3) for q in (50, 99)]
                                  + [round(max(ends), 3)],
                                  "after": check_after(channel, client, metrics_port),
-                                 "rss_mb_now": round(rss.mb(), 1)}
+                                 "rss_mb_now": round(rss.mb(), 1)} | ({"rss_mb_every_30s": trend} if trend else {})
             time.sleep(5)
             rss.stop.set()
             report["rss_mb_peak"] = round(rss.peak, 1)
