@@ -120,6 +120,7 @@ def test_wire_level_fuzz(server_factory):
     server = server_factory(max_message_bytes=limit, max_stream_seconds=6.0, max_clip_seconds=6.0)
     tally: Counter = Counter()
     failures: list[str] = []
+    slowest = 0.0
     with grpc.insecure_channel(server.address) as channel, ThreadPoolExecutor(8) as pool:
         client, stub = RawClient(channel), emotion_pb2_grpc.EmotionServiceStub(channel)
         all_cases = list(cases(seed=28, count=WIRE_CASES, max_message_bytes=limit))
@@ -127,6 +128,7 @@ def test_wire_level_fuzz(server_factory):
             batch = all_cases[start:start + WIRE_BATCH]
             for case, out in zip(batch, pool.map(lambda c: run_case(client, c), batch), strict=True):
                 tally[case.target, out.code.name] += 1
+                slowest = max(slowest, out.seconds_after_last)
                 if (problem := judge(case, out)) is not None:
                     failures.append(f"{case.target}/{case.mutation} {case.messages!r:.120}: {problem}")
             health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
@@ -134,6 +136,6 @@ def test_wire_level_fuzz(server_factory):
             assert check_stream(stub, [pb.StreamEmotionsRequest(config=pb.StreamConfig(format=pb.AudioFormat(
                 encoding=pb.AUDIO_ENCODING_LINEAR16, sample_rate_hz=16000)))]) == grpc.StatusCode.OK
             assert open_gauge(server) == 0
-    print("wire fuzz outcomes:", dict(sorted(tally.items())))
+    print(f"wire fuzz outcomes: {dict(sorted(tally.items()))}; slowest end {slowest:.2f} s after its last message")
     assert not failures, f"{len(failures)} of {len(all_cases)} cases broke the promise:\n" + "\n".join(failures[:20])
     assert sum(tally.values()) == len(all_cases) >= min(WIRE_CASES, 1000)
