@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import butter, sosfilt
 
 from speechsense.audio import load_file
 from speechsense.labels import RAVDESS_EMOTIONS
@@ -61,6 +62,36 @@ def pink_noise(n: int, dbfs: float, rng: np.random.Generator) -> np.ndarray:
     spectrum *= np.where(hz >= 50, 1 / np.sqrt(np.maximum(hz, 50)), 0.0)
     y = np.fft.irfft(spectrum, n)
     return (y / np.sqrt(np.mean(y ** 2)) * 10 ** (dbfs / 20)).astype(np.float32)
+
+
+# Backgrounds of benchmarks/segment_eval.py's gaps and of the utterance noise tests.
+BACKGROUNDS = ("room", "pink-40", "lowpass-50", "brown-50", "hum-50", "swell-50")
+
+
+def peak_scaled(y: np.ndarray, peak_dbfs: float) -> np.ndarray:
+    return (y / np.max(np.abs(y)) * 10 ** (peak_dbfs / 20)).astype(np.float32)
+
+
+def background(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    white = rng.standard_normal(n)
+    if kind == "room":
+        return (white * 10 ** (-75 / 20)).astype(np.float32)
+    if kind == "pink-40":
+        return pink_noise(n, -40.0, rng)
+    if kind == "lowpass-50":  # quiet low-pass noise: traffic or a distant engine through a wall
+        return peak_scaled(sosfilt(butter(4, 300, "low", fs=RATE, output="sos"), white), -50)
+    if kind == "brown-50":
+        brown = np.cumsum(white)
+        return peak_scaled(sosfilt(butter(2, 20, "high", fs=RATE, output="sos"), brown), -50)
+    if kind == "hum-50":
+        t = np.arange(n) / RATE
+        hum = sum(np.sin(2 * np.pi * 50 * k * t + rng.uniform(0, 6.3)) / k for k in range(1, 6))
+        return peak_scaled(hum + 0.05 * white, -50)
+    if kind == "swell-50":  # ventilation: band noise whose level swells 4 times a second
+        band = sosfilt(butter(2, (150, 1500), "band", fs=RATE, output="sos"), white)
+        t = np.arange(n) / RATE
+        return peak_scaled(band * (1.0 + 0.8 * np.sin(2 * np.pi * 4 * t)), -50)
+    raise ValueError(kind)
 
 
 def build(paths: list[Path], seed: int = 0, noisy_gap: int = 4) -> Monologue:

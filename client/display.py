@@ -22,6 +22,16 @@ def bar(score: float, width: int = BAR_WIDTH) -> str:
     return ("█" * full + (EIGHTHS[part] if part else "")).ljust(width)
 
 
+def plural(n: int, word: str) -> str:
+    """'1 window', '2 windows'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def console_for(file: TextIO) -> Console:
+    """A rich console on file; off a terminal, lines are not wrapped at rich's default of 80 columns."""
+    return Console(file=file, highlight=False, soft_wrap=not file.isatty())
+
+
 def _span(w: WindowView) -> str:
     return f"{w.start_seconds:6.2f}–{w.end_seconds:6.2f} s"
 
@@ -70,18 +80,19 @@ class RichSink:
         speech = summary.windows_analyzed - summary.windows_skipped_silence
         unit = "utterance" if summary.utterance_mode else "window"
         self.console.rule("session summary")
-        counted = (f"{summary.utterances_analyzed} utterances ({summary.windows_analyzed} windows)"
-                   if summary.utterance_mode else f"{summary.windows_analyzed} windows "
+        counted = (f"{plural(summary.utterances_analyzed, 'utterance')} "
+                   f"({plural(summary.windows_analyzed, 'window')})" if summary.utterance_mode
+                   else f"{plural(summary.windows_analyzed, 'window')} "
                    f"({speech} speech, {summary.windows_skipped_silence} silence)")
         self.console.print(f"{summary.audio_seconds:.1f} s of audio, {counted}"
-                           + (f", {summary.reconnects} reconnect(s)" if summary.reconnects else "")
+                           + (f", {plural(summary.reconnects, 'reconnect')}" if summary.reconnects else "")
                            + f"; calibration: {summary.calibration}")
         if not summary.dominant_label:
             self.console.print("no speech detected")
             return
         self.console.print(f"mean score per label over {'utterances' if summary.utterance_mode else 'speech windows'}:")
         self.console.print(score_table(summary.mean_scores, summary.dominant_label))
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.top_label_counts.items(), key=lambda kv: -kv[1]) if v)
+        counts = ", ".join(f"{k} {v}" for k, v in summary.ranked_counts())
         self.console.print(Text.assemble("dominant emotion: ", (summary.dominant_label, "bold green"),
                                          f"   (top label per {unit}: {counts})"))
 

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from speechsense.audio import AudioError
 from speechsense.client.connection import Connector
-from speechsense.client.display import JsonLinesSink, RecordingSink, RichSink
+from speechsense.client.display import JsonLinesSink, RecordingSink, RichSink, console_for
 from speechsense.client.options import SERVER_ENV, TOKEN_ENV, ClientError, ClientOptions
 from speechsense.client.plot import save_plot
 from speechsense.client.session import SessionResult, StreamSession
@@ -145,8 +145,8 @@ def stop_controls(stop: threading.Event, sink: Any, stdin: TextIO | None) -> Ite
 def run_client(opts: ClientOptions, stdout: TextIO, stderr: TextIO, pyaudio_module: Any = None,
                stdin: TextIO | None = None) -> SessionResult:
     """Run one session with the given options; raises ClientError on failure."""
-    err = Console(file=stderr, highlight=False)
-    inner = JsonLinesSink(stdout, err) if opts.json else RichSink(Console(file=stdout, highlight=False), err)
+    err = console_for(stderr)
+    inner = JsonLinesSink(stdout, err) if opts.json else RichSink(console_for(stdout), err)
     sink = RecordingSink(inner)
     if opts.file is None and pyaudio_module is None:
         pyaudio_module = load_pyaudio()
@@ -170,11 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return enrol_main(argv[1:])
     args = build_parser().parse_args(argv)
-    err = Console(stderr=True, highlight=False)
+    err = console_for(sys.stderr)
     try:
         opts = options_from(args, os.environ)
         if opts.list_devices:
-            return print_devices(load_pyaudio(), Console(highlight=False))
+            return print_devices(load_pyaudio(), console_for(sys.stdout))
         run_client(opts, sys.stdout, sys.stderr, stdin=sys.stdin)
     except (ClientError, OSError) as exc:  # OSError: PortAudio and file-system failures
         err.print(Text.assemble(("error: ", "red"), str(exc)))

@@ -93,6 +93,11 @@ class ClientOptions:
             raise OptionsError("--fast only applies to --file")
         if len(self.session_tag) > 128:
             raise OptionsError("--tag must be at most 128 characters")
+        if self.plot is not None:  # checked now: the plot is written only after the whole session
+            if self.plot.is_dir():
+                raise OptionsError(f"--plot {self.plot} is a folder; give a file name such as session.png")
+            if not self.plot.parent.is_dir():
+                raise OptionsError(f"--plot folder {self.plot.parent} does not exist")
         self._check_calibration()
 
     def _check_calibration(self) -> None:

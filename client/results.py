@@ -114,7 +114,7 @@ class SummaryView:
         return cls(
             mean_scores={m.label: float(m.score) for m in s.mean_scores},
             dominant_label=s.dominant_label,
-            top_label_counts={k: int(v) for k, v in s.top_label_counts.items()},
+            top_label_counts=_in_label_order(dict(s.top_label_counts), [m.label for m in s.mean_scores]),
             audio_seconds=float(s.audio_seconds),
             windows_analyzed=int(s.windows_analyzed),
             windows_skipped_silence=int(s.windows_skipped_silence),
@@ -122,6 +122,12 @@ class SummaryView:
             utterances_analyzed=int(s.utterances_analyzed),
             calibration=calibration_name(s.calibration),
         )
+
+    def ranked_counts(self) -> list[tuple[str, int]]:
+        """Labels that were top at least once, most often first; ties in the model's label order."""
+        order = {label: i for i, label in enumerate(self.mean_scores)}
+        return sorted(((k, v) for k, v in self.top_label_counts.items() if v),
+                      key=lambda kv: (-kv[1], order.get(kv[0], len(order)), kv[0]))
 
     def to_json(self) -> dict[str, Any]:
         """The JSON Lines object for the summary (utterances_analyzed only in utterance mode)."""
@@ -138,6 +144,12 @@ class SummaryView:
             "reconnects": self.reconnects,
             "calibration": self.calibration,
         } | extra
+
+
+def _in_label_order(counts: dict[str, int], labels: list[str]) -> dict[str, int]:
+    """A proto map has no order: give it the model's label order (that of mean_scores), others after."""
+    rank = {label: i for i, label in enumerate(labels)}
+    return {k: int(counts[k]) for k in sorted(counts, key=lambda k: (rank.get(k, len(rank)), k))}
 
 
 def labels_of(windows: list[WindowView], fallback: tuple[str, ...] = ()) -> tuple[str, ...]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -15,8 +17,8 @@ from speechsense.server.config import ServerOptions
 from speechsense.server.engine import Engine
 from speechsense.server.metrics import ServerMetrics
 from speechsense.server.model import EmotionModel
-from speechsense.server.service import EmotionService
-from speechsense.v1 import emotion_pb2, emotion_pb2_grpc
+from speechsense.server.service import EmotionService, add_to_server
+from speechsense.v1 import emotion_pb2
 
 log = logging.getLogger("speechsense.server")
 SERVICE_NAME = emotion_pb2.DESCRIPTOR.services_by_name["EmotionService"].full_name
@@ -65,20 +67,43 @@ def create_server(options: ServerOptions) -> tuple[SpeechSenseServer, int]:
         ("grpc.max_receive_message_length", options.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ])
-    emotion_pb2_grpc.add_EmotionServiceServicer_to_server(service, server)
+    add_to_server(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     address = f"{options.host}:{options.port}"
-    if options.tls_cert is not None:
-        port = server.add_secure_port(address, server_credentials(options.tls_cert, options.tls_key,
-                                                                  options.tls_client_ca))
-    else:
-        port = server.add_insecure_port(address)
+    check_port_free(options.host, options.port, "port", "--port")
+    try:
+        if options.tls_cert is not None:
+            port = server.add_secure_port(address, server_credentials(options.tls_cert, options.tls_key,
+                                                                      options.tls_client_ca))
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio's "Failed to bind to address": taken since the check, or not ours to bind
+        port = 0
     if port == 0:
-        raise OSError(f"cannot bind {options.host}:{options.port}")
+        raise OSError(f"cannot listen on {address} (--host, --port)")
     return SpeechSenseServer(options, server, service, health_servicer, metrics), port
+
+
+def check_port_free(host: str, port: int, what: str, flag: str) -> None:
+    """One clear line when host:port is taken, before gRPC (which logs a C-level error and raises) or the
+    metrics server tries it; other bind errors are left to them. what: "port" or "metrics port"."""
+    if port == 0:
+        return
+    try:
+        family, kind, proto, _, sockaddr = socket.getaddrinfo(host.strip("[]") or None, port, type=socket.SOCK_STREAM,
+                                                              flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC and http.server bind
+            probe.bind(sockaddr)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise OSError(f"{what} {port} is already in use on {host}; stop what holds it or choose another "
+                          f"with {flag}") from None
+        if exc.errno == errno.EACCES:
+            raise OSError(f"{what} {port} on {host} needs privileges to bind; choose another with {flag}") from None
 
 
 async def serve(options: ServerOptions) -> None:
@@ -88,13 +113,16 @@ async def serve(options: ServerOptions) -> None:
         # The metrics endpoint follows --host, except that the any-address "[::]" becomes IPv4's 0.0.0.0,
         # which works also where IPv6 is off (many containers).
         host = options.host.strip("[]")
-        server.metrics.serve(options.metrics_port, "0.0.0.0" if host in ("", "::") else host)
+        host = "0.0.0.0" if host in ("", "::") else host
+        check_port_free(host, options.metrics_port, "metrics port", "--metrics-port (0 turns metrics off)")
+        server.metrics.serve(options.metrics_port, host)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await server.start()
-    log.info("listening on %s:%d (metrics on %s)", options.host, port, options.metrics_port or "off")
+    log.info("listening on %s:%d (%s)", options.host, port,
+             f"metrics on port {options.metrics_port}" if options.metrics_port else "metrics off")
     await stop.wait()
     log.info("shutting down: open streams get %.1fs to finish", options.grace_seconds)
     await server.stop()

@@ -1,7 +1,9 @@
 """Access control: bearer tokens checked by an interceptor before any handler runs, and TLS credentials.
 
 A call without a valid token is refused with UNAUTHENTICATED before the servicer sees a byte of
-its audio. The health service stays open so that load balancers and orchestrators can probe.
+its audio. Health stays open so that load balancers and orchestrators can probe, and so does
+reflection, which describes only the API (public in protos/): without it, grpcurl cannot even
+form a health check.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from pathlib import Path
 
 import grpc
 
-OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
+                 "/grpc.reflection.v1.ServerReflection/")
 
 
 class TokenAuthInterceptor(grpc.aio.ServerInterceptor):

@@ -43,6 +43,15 @@ ENGINE_FLAGS = [
 ]
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except where there is none or the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def env_name(flag: str) -> str:
     return "SPEECHSENSE_" + flag.upper().replace("-", "_")
 
@@ -55,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="SpeechSense gRPC server: streaming speech emotion recognition on an ONNX model. "
                     "Every flag can also be set by the environment variable shown; bearer tokens can also come "
                     "comma-separated in SPEECHSENSE_TOKENS.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--model", default=os.environ.get("SPEECHSENSE_MODEL"),
                    help="ONNX model exported by speechsense-export, or a bundled one by family: 'hybrid' (CNN + "
                         "attention-LSTM, fast) or 'encoder' (Whisper encoder + head, better on new voices) "

@@ -21,5 +21,8 @@ class ServerMetrics:
         self.audio_seconds = Counter("speechsense_audio_seconds", "Seconds of audio received", registry=r)
 
     def serve(self, port: int, host: str) -> None:
-        """Expose /metrics over HTTP on port (a daemon thread)."""
-        start_http_server(port, addr=host, registry=self.registry)
+        """Expose /metrics over HTTP on port (a daemon thread); OSError names the metrics port."""
+        try:
+            start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise OSError(f"cannot serve metrics on {host}:{port} (--metrics-port): {exc.strerror or exc}") from None

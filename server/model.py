@@ -38,7 +38,10 @@ class EmotionModel:
     def __init__(self, path: Path, options: EngineOptions) -> None:
         path = Path(path)
         if not path.is_file():
-            raise ModelLoadError(f"model file {path} does not exist")
+            from speechsense.models import BUNDLED_MODELS
+
+            raise ModelLoadError(f"model file {path} does not exist; bundled models by name: "
+                                 f"{', '.join(BUNDLED_MODELS)}")
         self.path, self.options = path, options
         self._head: ort.InferenceSession | None = None
         # 0 (auto) starts with one thread; the engine's warm-up may give inference more (use_threads)

@@ -11,8 +11,9 @@ import time
 from collections.abc import AsyncIterator
 
 import grpc
+from google.protobuf.message import DecodeError
 
-from speechsense.audio import AudioError, decode_bytes
+from speechsense.audio import AudioError, decode_bytes, encoded_info
 from speechsense.server import calibration
 from speechsense.server.calibration import CalibrationUnavailable, Calibrator, ProfileError
 from speechsense.server.config import ServerOptions
@@ -65,6 +66,45 @@ class RequestError(Exception):
         self.code = code
 
 
+def parse(message_type, data: bytes, what: str):
+    """Request bytes to a message. The server deserializes requests itself (add_to_server) so that bytes
+    that are not the message, or a string field that is not UTF-8, are the client's error, not a crash."""
+    try:
+        return message_type.FromString(data)
+    except DecodeError as exc:
+        reason = str(exc).rpartition(": ")[2].rstrip(".")
+        reason = ("a string field such as session_tag is not UTF-8" if "UTF-8" in reason
+                  else reason[:1].lower() + reason[1:] or "undecodable bytes")
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"{what} is not a valid {message_type.DESCRIPTOR.full_name} protobuf message: {reason}"
+                           ) from None
+
+
+async def parsed_stream(request_iterator) -> AsyncIterator[pb.StreamEmotionsRequest]:
+    """The stream's raw request bytes as messages, numbered from 1 in any error."""
+    number = 0
+    async for data in request_iterator:
+        number += 1
+        yield parse(pb.StreamEmotionsRequest, data, f"message {number} of the stream")
+
+
+def add_to_server(service: EmotionService, server: grpc.aio.Server) -> None:
+    """Register the service with raw-bytes requests: each handler parses its own inside _abort_on."""
+    handlers = {
+        "StreamEmotions": grpc.stream_stream_rpc_method_handler(
+            service.StreamEmotions, response_serializer=pb.StreamEmotionsResponse.SerializeToString),
+        "AnalyzeClip": grpc.unary_unary_rpc_method_handler(
+            service.AnalyzeClip, response_serializer=pb.AnalyzeClipResponse.SerializeToString),
+        "GetModelInfo": grpc.unary_unary_rpc_method_handler(
+            service.GetModelInfo, response_serializer=pb.GetModelInfoResponse.SerializeToString),
+        "CreateSpeakerProfile": grpc.unary_unary_rpc_method_handler(
+            service.CreateSpeakerProfile, response_serializer=pb.CreateSpeakerProfileResponse.SerializeToString),
+    }
+    name = pb.DESCRIPTOR.services_by_name["EmotionService"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+    server.add_registered_method_handlers(name, handlers)
+
+
 class EmotionService(pb_grpc.EmotionServiceServicer):
     def __init__(self, options: ServerOptions, engine: Engine, metrics: ServerMetrics) -> None:
         self.options, self.engine, self.metrics = options, engine, metrics
@@ -80,7 +120,12 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
         for reader in list(self._readers):
             reader.cancel()
 
-    async def GetModelInfo(self, request, context) -> pb.GetModelInfoResponse:
+    async def GetModelInfo(self, request: bytes, context) -> pb.GetModelInfoResponse:
+        async with self._abort_on(context, "model info", "", quiet=True):
+            parse(pb.GetModelInfoRequest, request, "the request")
+            return self._model_info()
+
+    def _model_info(self) -> pb.GetModelInfoResponse:
         meta = self.model.meta
         m = meta.metrics
         return pb.GetModelInfoResponse(
@@ -99,9 +144,9 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
             min_profile_speech_seconds=self.options.min_profile_seconds if self.model.calibration_size else 0.0,
         )
 
-    async def CreateSpeakerProfile(self, request: pb.CreateSpeakerProfileRequest,
-                                   context) -> pb.CreateSpeakerProfileResponse:
+    async def CreateSpeakerProfile(self, data: bytes, context) -> pb.CreateSpeakerProfileResponse:
         async with self._abort_on(context, "profile", "") as outcome:
+            request = parse(pb.CreateSpeakerProfileRequest, data, "the request")
             self._check_open()
             if not self.model.calibration_size:
                 calibration.resolve(pb.CALIBRATION_SESSION, None, self.model)  # raises: no support
@@ -114,8 +159,10 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
                                                self.options.min_profile_seconds, self.model)
             return pb.CreateSpeakerProfileResponse(profile=profile)
 
-    async def AnalyzeClip(self, request: pb.AnalyzeClipRequest, context) -> pb.AnalyzeClipResponse:
-        async with self._abort_on(context, "clip", request.session_tag) as outcome:
+    async def AnalyzeClip(self, data: bytes, context) -> pb.AnalyzeClipResponse:
+        request = pb.AnalyzeClipRequest()
+        async with self._abort_on(context, "clip", lambda: request.session_tag) as outcome:
+            request = parse(pb.AnalyzeClipRequest, data, "the request")
             self._check_open()
             calib = self._calibrator(request.calibration,
                                      request.profile if request.HasField("profile") else None)
@@ -147,6 +194,9 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
                                    segmenter)
             items = session.push_pcm(request.raw.data)
         else:
+            seconds, limit = encoded_info(request.encoded).seconds, self.options.max_clip_seconds
+            if seconds > limit:  # refused from the header, before decoding it all
+                raise LimitExceeded(f"clip of {seconds:.1f} s exceeds the server's limit of {limit:g} s per call")
             session = AudioSession(None, plan, rate, self.options.max_clip_seconds, segmenter)
             items = session.push_model_rate(decode_bytes(request.encoded, rate))
         return session, items + session.finish()
@@ -197,6 +247,7 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
             self._open += 1
             self.metrics.open_streams.inc()
             try:
+                request_iterator = parsed_stream(request_iterator)
                 session, tag, calib = await self._open_stream(request_iterator)
                 log.info("stream opened tag=%r format=%s window=%.2fs hop=%.2fs segmentation=%s calibration=%s", tag,
                          session.fmt, session.plan.window_seconds, session.plan.hop_seconds,
@@ -280,7 +331,7 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
                     await self._submit(session, calib, await push, pending)
             await self._submit(session, calib, session.finish(), pending)
             await pending.put(_END)
-        except (AudioError, LimitExceeded, RequestError, ProfileError, CalibrationUnavailable) as exc:
+        except Exception as exc:  # any error, ours or not: a reader that dies silently leaves the stream hanging
             await pending.put(exc)
 
     async def _submit(self, session: AudioSession, calib: Calibrator, items: list, pending: asyncio.Queue) -> None:
@@ -313,8 +364,9 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
         self.metrics.skipped.inc(summary.skipped)
 
     @contextlib.asynccontextmanager
-    async def _abort_on(self, context, kind: str, tag):
-        """The one boundary where domain errors become gRPC statuses; logs one line per call."""
+    async def _abort_on(self, context, kind: str, tag, quiet: bool = False):
+        """The one boundary where domain errors become gRPC statuses; logs one line per call (quiet: errors
+        only)."""
         start, outcome = time.monotonic(), {"windows": 0}
         code, message = grpc.StatusCode.OK, ""
         try:
@@ -335,8 +387,9 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
             log.exception("%s failed", kind)
         finally:
             tag_text = tag() if callable(tag) else tag
-            log.info("%s closed tag=%r duration=%.2fs windows=%d outcome=%s", kind, tag_text,
-                     time.monotonic() - start, outcome["windows"], code.name)
+            if not quiet or code is not grpc.StatusCode.OK:
+                log.info("%s closed tag=%r duration=%.2fs windows=%d outcome=%s", kind, tag_text,
+                         time.monotonic() - start, outcome["windows"], code.name)
             if code is not grpc.StatusCode.OK:
                 self.metrics.errors.labels(code.name).inc()
         if code is not grpc.StatusCode.OK:

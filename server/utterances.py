@@ -7,8 +7,9 @@ NOISE_FLOOR_SECONDS) and the level moved by MIN_MODULATION_DB within STEADY_SECO
 (gaps shorter than the closing silence allowed), ends at its last speech frame once
 closing_silence_seconds of silence follow, and is cut at max_utterance_seconds. Its edges are trimmed
 of frames more than edge_top_db below its loudest (breaths, room tails: the model's feature trim drops
-them too) or near the noise floor; one whose level barely moves is noise and dropped. Memory is
-bounded by one utterance plus its silence.
+them too) or near the noise floor; one whose level barely moves, or with too few frames periodic at a
+voice pitch (low-level noise swelling like syllables), is noise and dropped. Memory is bounded by one
+utterance plus its silence.
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from speechsense.audio import AudioError
-from speechsense.server.vad import SpeechDetector
+from speechsense.server.vad import SpeechDetector, periodic_fraction
 from speechsense.v1 import emotion_pb2 as pb
 
 NOISE_FLOOR_SECONDS = 1.5
 NOISE_MARGIN_DB = 4.0
 STEADY_SECONDS = 0.3
 MIN_MODULATION_DB = 6.0  # speech swings 15-30 dB between syllables; fans, hum and pink noise 2-4 dB
+# An utterance needs this fraction of its frames periodic at a voice pitch (vad.periodic_fraction, at
+# PERIODIC_THRESHOLD): low-level noise that swells like syllables (ventilation, brown rumble) is not.
+MIN_PERIODIC_FRACTION = 0.1
+PERIODIC_THRESHOLD = 0.6
 
 # (default, low, high) seconds per UtteranceSpec field; 0 in the request means the default.
 RANGES = {
@@ -216,7 +221,10 @@ class Segmenter:
         start = self._start if self._continued else self._start + int(keep[0]) * self._frame
         if not cut:
             end = self._start + (int(ends[-1]) + 1) * self._frame
-        utterance = Utterance(self.emitted, start, end, self._tape.slice(start, end), cut)
+        samples = self._tape.slice(start, end)
+        if periodic_fraction(samples, self.rate, PERIODIC_THRESHOLD) < MIN_PERIODIC_FRACTION:
+            return None  # no voice in it: noise
+        utterance = Utterance(self.emitted, start, end, samples, cut)
         self.emitted += 1
         return utterance
 

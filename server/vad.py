@@ -16,6 +16,9 @@ import webrtcvad
 
 FRAME_SECONDS = 0.03
 VAD_RATES = (8000, 16000, 32000, 48000)
+PITCH_HZ = (50.0, 400.0)  # voice pitch range searched by periodic_fraction
+MAX_PERIODIC_FRAMES = 160  # frames periodic_fraction looks at, evenly spread: bounded cost per utterance
+PERIODIC_DIP = 0.2  # the self-similarity must fall below this before a pitch peak counts (see periodic_fraction)
 
 
 class SpeechDetector:
@@ -68,3 +71,26 @@ class SpeechDetector:
 
     def is_speech(self, samples: np.ndarray) -> bool:
         return self.speech_fraction(samples) >= self.threshold
+
+
+def periodic_fraction(samples: np.ndarray, rate: int, threshold: float) -> float:
+    """Fraction of 60 ms frames (30 ms hop) that repeat at a voice pitch: normalised autocorrelation of at
+    least `threshold` at a lag of 2.5-20 ms, after it first fell below PERIODIC_DIP.
+
+    Voiced speech repeats at its pitch period; noise does not. The dip keeps out low-frequency noise
+    (brown, rumble), whose self-similarity decays slowly from lag 0 without ever coming back."""
+    hop = int(rate * FRAME_SECONDS)
+    n = samples.size // hop - 1
+    if n < 1:
+        return 0.0
+    starts = np.unique(np.linspace(0, n - 1, min(n, MAX_PERIODIC_FRAMES)).astype(int)) * hop  # a fraction: a sample
+    x = samples.astype(np.float64)[starts[:, None] + np.arange(2 * hop)[None, :]]
+    x -= x.mean(axis=1, keepdims=True)
+    lo, hi = int(rate / PITCH_HZ[1]), int(rate / PITCH_HZ[0])
+    size = 1 << int(np.ceil(np.log2(x.shape[1] + hi + 1)))  # padded: no circular wrap up to lag hi
+    r = np.fft.irfft(np.abs(np.fft.rfft(x, size, axis=1)) ** 2, size, axis=1)[:, :hi + 1]
+    tail = np.cumsum((x ** 2)[:, ::-1], axis=1)[:, ::-1][:, :hi + 1]  # energy of x[lag:]
+    c = r / (np.sqrt(tail[:, :1] * tail) + 1e-20)
+    dipped = np.minimum.accumulate(c, axis=1) < PERIODIC_DIP
+    best = np.where(dipped[:, lo:], c[:, lo:], 0.0).max(axis=1)
+    return float((best >= threshold).mean())

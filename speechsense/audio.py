@@ -33,6 +33,23 @@ class Encoding(Enum):
         return 2 if self is Encoding.LINEAR16 else 4
 
 
+def check_layout(sample_rate: int, channels: int, what: str = "") -> None:
+    """The rates and channel counts the service accepts, raw or encoded; AudioError names what is outside."""
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioError(f"{what}sample rate {sample_rate} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz")
+    if channels not in (1, 2):
+        raise AudioError(f"{what}{channels} channels; only 1 (mono) or 2 (stereo) are supported")
+
+
+@dataclass(frozen=True)
+class EncodedInfo:
+    """What an encoded file's header says."""
+
+    sample_rate: int
+    channels: int
+    seconds: float
+
+
 @dataclass(frozen=True)
 class PcmFormat:
     """Layout of raw interleaved samples."""
@@ -42,12 +59,7 @@ class PcmFormat:
     channels: int = 1
 
     def __post_init__(self) -> None:
-        if not MIN_SAMPLE_RATE <= self.sample_rate <= MAX_SAMPLE_RATE:
-            raise AudioError(
-                f"sample rate {self.sample_rate} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
-            )
-        if self.channels not in (1, 2):
-            raise AudioError(f"{self.channels} channels requested; only 1 (mono) or 2 (stereo) are supported")
+        check_layout(self.sample_rate, self.channels)
 
     @property
     def frame_bytes(self) -> int:
@@ -100,24 +112,46 @@ class StreamResampler:
         return self._stream.resample_chunk(samples, last=last)
 
 
-def decode_bytes(data: bytes, target_rate: int) -> np.ndarray:
-    """An encoded file (WAV, FLAC, OGG, AIFF, ...) held in memory to float32 mono at target_rate."""
+def encoded_info(data: bytes) -> EncodedInfo:
+    """Rate, channels and length from an encoded file's header, before any samples are decoded; AudioError
+    for an unreadable header, or a rate or channel count outside what raw audio may have."""
     if not data:
         raise AudioError("encoded clip is empty")
     try:
+        info = sf.info(io.BytesIO(data))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError(f"cannot decode clip ({len(data)} bytes): {_reason(exc)}") from None
+    check_layout(info.samplerate, info.channels, "clip: ")
+    return EncodedInfo(info.samplerate, info.channels, info.frames / info.samplerate)
+
+
+def decode_bytes(data: bytes, target_rate: int) -> np.ndarray:
+    """An encoded file (WAV, FLAC, OGG, AIFF, ...) held in memory to float32 mono at target_rate; its header
+    is checked first (encoded_info), so a file of a refused rate or channel count is never decoded."""
+    encoded_info(data)
+    try:
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"cannot decode clip ({len(data)} bytes): {exc}") from None
+        raise AudioError(f"cannot decode clip ({len(data)} bytes): {_reason(exc)}") from None
     return _finish(samples, rate, target_rate, "clip")
 
 
 def load_file(path: str | Path, target_rate: int) -> np.ndarray:
     """An audio file to float32 mono at target_rate; the format is read from the content, not the name."""
+    if not Path(path).exists():
+        raise AudioError(f"{path}: no such file")
+    if Path(path).is_dir():
+        raise AudioError(f"{path} is a folder, not an audio file")
     try:
         samples, rate = sf.read(str(path), dtype="float32", always_2d=False)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"cannot decode {path}: {exc}") from None
+        raise AudioError(f"cannot decode {path}: {_reason(exc)}") from None
     return _finish(samples, rate, target_rate, str(path))
+
+
+def _reason(exc: Exception) -> str:
+    """libsndfile's own words, without soundfile's prefix (which holds the repr of an in-memory file)."""
+    return getattr(exc, "error_string", None) or str(exc)
 
 
 def _finish(samples: np.ndarray, rate: int, target_rate: int, what: str) -> np.ndarray:

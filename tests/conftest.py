@@ -22,9 +22,6 @@ from speechsense.server.metrics import ServerMetrics  # noqa: E402
 from speechsense.server.model import EmotionModel  # noqa: E402
 from speechsense.v1 import emotion_pb2_grpc  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-DATASETS = REPO.parent / "shared" / "datasets"
-
 
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory) -> Path:
@@ -90,9 +87,13 @@ def speech_clip() -> tuple[np.ndarray, int]:
 
 @pytest.fixture
 def datasets() -> Path:
-    if not (DATASETS / "ravdess").is_dir():
-        pytest.skip(f"corpora not found at {DATASETS} (they live in ../shared/datasets beside the repo)")
-    return DATASETS
+    """The corpora where training looks for them: $SPEECHSENSE_DATA, else ../shared/datasets beside the repo."""
+    from speechsense.training.corpora import default_data_root
+
+    root = default_data_root()
+    if not (root / "ravdess").is_dir():
+        pytest.skip(f"corpora not found at {root} (set SPEECHSENSE_DATA, or keep them in ../shared/datasets)")
+    return root
 
 
 @pytest.fixture(scope="module")

@@ -159,3 +159,10 @@ def test_labels_cover_both_corpora():
     assert set(TESS_EMOTIONS.values()) == set(LABELS) - {"calm"}
     with pytest.raises(ValueError, match="unknown label"):
         label_index("bored")
+
+
+def test_corpus_fixture_honours_speechsense_data(tmp_path, monkeypatch, request):
+    """Corpus tests find the corpora where training does: $SPEECHSENSE_DATA first."""
+    (tmp_path / "ravdess").mkdir()
+    monkeypatch.setenv("SPEECHSENSE_DATA", str(tmp_path))
+    assert request.getfixturevalue("datasets") == tmp_path

@@ -144,3 +144,51 @@ def test_deadline_releases_stream(server_factory):
     while open_gauge(server) != 0 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert open_gauge(server) == 0
+
+
+def wav_bytes(rate: int, channels: int = 1, seconds: float = 1.0) -> bytes:
+    import io
+    import wave
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\1\0" * channels * max(1, int(rate * seconds)))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("clip", "words"), [
+    (wav_bytes(1, seconds=600), "sample rate 1 Hz is outside 8000..48000"),
+    (wav_bytes(4000), "sample rate 4000 Hz is outside 8000..48000"),
+    (wav_bytes(96000), "sample rate 96000 Hz is outside 8000..48000"),
+    (wav_bytes(16000, channels=8), "8 channels"),
+])
+def test_encoded_clip_has_the_raw_paths_limits_checked_before_decoding(stub, clip, words, monkeypatch):
+    from speechsense.server import service
+
+    def never(*args):
+        raise AssertionError("a refused clip was decoded")
+
+    monkeypatch.setattr(service, "decode_bytes", never)  # the header alone must refuse it
+    with pytest.raises(grpc.RpcError) as err:
+        stub.AnalyzeClip(pb.AnalyzeClipRequest(encoded=clip), timeout=30)
+    assert err.value.code() == INVALID and words in err.value.details()
+
+
+def test_encoded_clip_over_the_limit_refused_from_its_header(server_factory, monkeypatch):
+    from speechsense.server import service
+
+    monkeypatch.setattr(service, "decode_bytes", lambda *a: pytest.fail("an over-long clip was decoded"))
+    server = server_factory(max_clip_seconds=2.0)
+    with grpc.insecure_channel(server.address) as channel, pytest.raises(grpc.RpcError) as err:
+        emotion_pb2_grpc.EmotionServiceStub(channel).AnalyzeClip(
+            pb.AnalyzeClipRequest(encoded=wav_bytes(8000, seconds=3.0)), timeout=30)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "3.0 s" in err.value.details()
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(8000, 1), (48000, 2)])
+def test_encoded_clip_at_the_edges_of_the_limits_is_analyzed(stub, rate, channels):
+    reply = stub.AnalyzeClip(pb.AnalyzeClipRequest(encoded=wav_bytes(rate, channels, seconds=1.5)), timeout=30)
+    assert reply.summary.audio_seconds == pytest.approx(1.5, abs=0.01)

@@ -1,13 +1,17 @@
-"""Hostile input over a real socket: random message sequences and random clip bytes (hypothesis).
+"""Hostile input over a real socket: random message sequences and random clip bytes (hypothesis), and
+random or mutated request bytes on the wire (tests/wirefuzz.py).
 
 Every case must end with results or a clear status (never INTERNAL/UNKNOWN, never past its
 deadline), and the server must still be healthy afterwards. SPEECHSENSE_FUZZ_EXAMPLES sets
-how many cases each property runs (default 60; CI keeps it small, a soak run raises it).
+how many cases each property runs (default 60; CI keeps it small, a soak run raises it);
+SPEECHSENSE_WIRE_FUZZ_CASES the wire-level cases (default 1,000; benchmarks/wire_fuzz.py runs more).
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
@@ -15,11 +19,16 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rawclient import RawClient
+from test_errors import open_gauge
+from wirefuzz import cases, judge, run_case
 
 from speechsense.v1 import emotion_pb2 as pb
 from speechsense.v1 import emotion_pb2_grpc
 
 EXAMPLES = int(os.environ.get("SPEECHSENSE_FUZZ_EXAMPLES", "60"))
+WIRE_CASES = int(os.environ.get("SPEECHSENSE_WIRE_FUZZ_CASES", "1000"))
+WIRE_BATCH = 250
 ALLOWED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED}
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -102,3 +111,31 @@ def fuzz_channel(shared_server):
 @pytest.fixture(scope="module")
 def fuzz_stub(fuzz_channel):
     return emotion_pb2_grpc.EmotionServiceStub(fuzz_channel)
+
+
+def test_wire_level_fuzz(server_factory):
+    """Random and mutated bytes as first message, mid-stream and to AnalyzeClip, 8 calls at a time; after each
+    batch the server answers a health check and a normal stream, and no stream is left open."""
+    limit = 128 * 1024
+    server = server_factory(max_message_bytes=limit, max_stream_seconds=6.0, max_clip_seconds=6.0)
+    tally: Counter = Counter()
+    failures: list[str] = []
+    slowest = 0.0
+    with grpc.insecure_channel(server.address) as channel, ThreadPoolExecutor(8) as pool:
+        client, stub = RawClient(channel), emotion_pb2_grpc.EmotionServiceStub(channel)
+        all_cases = list(cases(seed=28, count=WIRE_CASES, max_message_bytes=limit))
+        for start in range(0, len(all_cases), WIRE_BATCH):
+            batch = all_cases[start:start + WIRE_BATCH]
+            for case, out in zip(batch, pool.map(lambda c: run_case(client, c), batch), strict=True):
+                tally[case.target, out.code.name] += 1
+                slowest = max(slowest, out.seconds_after_last)
+                if (problem := judge(case, out)) is not None:
+                    failures.append(f"{case.target}/{case.mutation} {case.messages!r:.120}: {problem}")
+            health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+            assert check_stream(stub, [pb.StreamEmotionsRequest(config=pb.StreamConfig(format=pb.AudioFormat(
+                encoding=pb.AUDIO_ENCODING_LINEAR16, sample_rate_hz=16000)))]) == grpc.StatusCode.OK
+            assert open_gauge(server) == 0
+    print(f"wire fuzz outcomes: {dict(sorted(tally.items()))}; slowest end {slowest:.2f} s after its last message")
+    assert not failures, f"{len(failures)} of {len(all_cases)} cases broke the promise:\n" + "\n".join(failures[:20])
+    assert sum(tally.values()) == len(all_cases) >= min(WIRE_CASES, 1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -52,6 +53,7 @@ def test_sigterm_mid_stream_sends_remaining_windows_and_summary(tiny_model_path,
         assert proc.wait(20) == 0
         log = (tmp_path / "server.log").read_text()
         assert "stream closed" in log and "outcome=OK" in log
+        assert "(metrics off)" in log  # not "metrics on off"
     finally:
         proc.kill()
         proc.wait()
@@ -66,3 +68,48 @@ def test_missing_or_corrupt_model_refuses_to_start(tmp_path, content):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
     assert str(model) in out.stderr
+
+
+def server_error(*args: str) -> str:
+    """Run the server with args that must stop it at start; return its stderr, checked to be one line."""
+    out = subprocess.run([sys.executable, "-m", "speechsense.server.main", *args], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def busy_port():
+    """A port someone else is listening on (all IPv4 addresses, as a stray server would)."""
+    import socket
+
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::]"])
+def test_port_in_use_is_one_line_naming_it(tiny_model_path, busy_port, host):
+    line = server_error("--model", str(tiny_model_path), "--host", host, "--port", str(busy_port))
+    assert f"port {busy_port} is already in use" in line and "--port" in line and "metrics" not in line
+
+
+def test_metrics_port_in_use_says_it_is_the_metrics_port(tiny_model_path, busy_port):
+    line = server_error("--model", str(tiny_model_path), "--port", "0", "--metrics-port", str(busy_port))
+    assert f"metrics port {busy_port} is already in use" in line and "--metrics-port" in line
+
+
+def test_wrong_model_name_lists_the_bundled_names():
+    line = server_error("--model", "hybird", "--port", "0")
+    assert "hybird" in line and "hybrid, encoder" in line
+
+
+def test_help_shows_no_empty_defaults():
+    out = subprocess.run([sys.executable, "-m", "speechsense.server.main", "--help"], capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": "200"}, timeout=60)
+    assert "(default: None)" not in out.stdout
+    assert "default: the bundled default model" in out.stdout and "(default: 50051)" in out.stdout

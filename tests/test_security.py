@@ -51,6 +51,21 @@ def test_token_required_and_costs_no_processing(server_factory):
         assert metrics.get_sample_value("speechsense_audio_seconds_total") == pytest.approx(6.0)
 
 
+def test_health_and_reflection_stay_open_with_tokens(server_factory):
+    """As the README says: probes and grpcurl (which needs reflection to form a health check) need no token."""
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    server = server_factory(tokens=(TOKEN,))
+    with grpc.insecure_channel(server.address) as channel:
+        services = ProtoReflectionDescriptorDatabase(channel).get_services()
+        assert {"speechsense.v1.EmotionService", "grpc.health.v1.Health"} <= set(services)
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as err:
+            emotion_pb2_grpc.EmotionServiceStub(channel).GetModelInfo(pb.GetModelInfoRequest(), timeout=5)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_read_tokens(tmp_path):
     f = tmp_path / "tokens"
     f.write_text("# team tokens\nalpha\n\n beta  # ci\n")

@@ -176,3 +176,21 @@ def test_shutdown_sends_the_open_utterance_and_summary(server_factory):
     assert rest[0].utterance.index == 1 and rest[0].utterance.start_seconds == pytest.approx(3.0, abs=0.1)
     assert rest[-1].summary.utterances_analyzed == 2
     assert rest[-1].summary.end_reason == pb.END_REASON_SERVER_SHUTDOWN
+
+
+@pytest.mark.parametrize("kind", ["swell-50", "brown-50", "lowpass-50"])
+def test_low_level_noise_between_sentences_is_not_an_utterance(stub, kind, monkeypatch):
+    """Quiet noise (peak -50 dBFS) in a pause: band noise swelling like syllables, rumble, low-pass noise."""
+    from monologue import background
+
+    from speechsense.server import utterances
+
+    noise = background(kind, int(1.2 * RATE), np.random.default_rng(3))
+    samples = np.concatenate([silence(1.0), syllables(1.5, seed=1), silence(1.0), noise, silence(1.0),
+                              syllables(1.5, seed=2), silence(1.0)])
+    found = [(u.start_seconds, u.end_seconds) for u in stub.AnalyzeClip(clip(samples)).utterances]
+    assert len(found) == 2, found
+    assert found[0][0] == pytest.approx(1.0, abs=0.1) and found[1][0] == pytest.approx(5.7, abs=0.1)
+    if kind == "swell-50":  # an utterance of its own before the periodicity check: the test can tell
+        monkeypatch.setattr(utterances, "MIN_PERIODIC_FRACTION", 0.0)
+        assert len(stub.AnalyzeClip(clip(samples)).utterances) == 3

@@ -8,9 +8,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-REPO = Path(__file__).resolve().parents[2]
-DATASETS = REPO.parent / "shared" / "datasets"
-
 
 def make_tone(rate: int, seconds: float = 0.6, freq: float = 220.0, seed: int = 0) -> np.ndarray:
     """A voiced-like test signal: a harmonic tone with an envelope and a little noise."""
@@ -81,10 +78,13 @@ def random_corpus(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def real_clips() -> list[Path]:
     """A few dozen real clips (every RAVDESS emotion, both TESS speakers); skipped without the corpora."""
-    if not DATASETS.is_dir():
-        pytest.skip(f"corpora not found at {DATASETS} (../shared/datasets relative to the repository)")
-    rav = sorted((DATASETS / "ravdess").glob("Actor_0[12]/*"))[::6]
-    tess = sorted((DATASETS / "tess").glob("*/*"))[::200]
+    from speechsense.training.corpora import default_data_root
+
+    root = default_data_root()  # $SPEECHSENSE_DATA, else ../shared/datasets, as training reads it
+    if not root.is_dir():
+        pytest.skip(f"corpora not found at {root} (set SPEECHSENSE_DATA, or keep them in ../shared/datasets)")
+    rav = sorted((root / "ravdess").glob("Actor_0[12]/*"))[::6]
+    tess = sorted((root / "tess").glob("*/*"))[::200]
     return rav + tess
 
 
