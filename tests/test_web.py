@@ -326,3 +326,16 @@ def test_tls_with_the_grpc_certificate_flags(make_web, self_signed):
     with socket.create_connection(("127.0.0.1", handle.server.web_port), timeout=10) as plain:  # no TLS: no socket
         plain.sendall(b"GET /v1/stream HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\r\n")
         assert not plain.recv(64).startswith(b"HTTP/")
+
+
+def test_flags_and_environment(monkeypatch, tiny_model_path):
+    from speechsense.server.main import build_parser, options_from_args
+
+    off = options_from_args(build_parser().parse_args(["--model", str(tiny_model_path)]))
+    assert off.web.port is None  # off by default
+    monkeypatch.setenv("SPEECHSENSE_WEB_PORT", "8123")
+    monkeypatch.setenv("SPEECHSENSE_WEB_ORIGINS", "https://a.example, https://b.example")
+    on = options_from_args(build_parser().parse_args(["--model", str(tiny_model_path), "--web-max-frame-bytes",
+                                                      "4096", "--web-config-timeout", "3"]))
+    assert on.web == WebOptions(port=8123, origins=("https://a.example", "https://b.example"), max_frame_bytes=4096,
+                                config_timeout_seconds=3.0)
