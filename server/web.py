@@ -54,7 +54,7 @@ class WebFrontend:
     def __init__(self, options: ServerOptions, service: EmotionService) -> None:
         self.options, self.service = options, service
         self.port: int | None = None
-        self._sockets: set[asyncio.Task] = set()  # handlers of accepted sockets
+        self._sockets: dict[asyncio.Task, StreamSocket] = {}  # handlers of accepted sockets
         self._waiting_config = 0  # accepted sockets that have not yet sent their config
         # A base64 JSON body is 4/3 of the audio; the servicer then applies max_message_bytes to the clip itself.
         self.app = web.Application(client_max_size=options.max_message_bytes * 4 // 3 + 65536,
@@ -77,6 +77,8 @@ class WebFrontend:
 
     async def stop(self, grace: float) -> None:
         """After the servicer began draining: open streams send their summary within `grace`, then close."""
+        for socket in list(self._sockets.values()):  # nothing to finish yet: tell them now, not at their timeout
+            await socket.refuse(CallAborted(grpc.StatusCode.UNAVAILABLE, "server is shutting down"))
         if self._sockets:
             await asyncio.wait(list(self._sockets), timeout=grace)
         for task in list(self._sockets):
@@ -93,8 +95,9 @@ class WebFrontend:
                 response.headers.update(PAGE_HEADERS)
             return response
         origin = request.headers.get("Origin")
+        allowed = origin is None or self._origin_allowed(request, origin)
         try:
-            if origin is not None and not self._origin_allowed(request, origin):
+            if not allowed:
                 raise CallAborted(grpc.StatusCode.PERMISSION_DENIED, f"origin {origin} is not allowed")
             if request.method == "OPTIONS":
                 response = web.Response(status=204)
@@ -104,7 +107,7 @@ class WebFrontend:
             response = web.Response(status=exc.http_status, text=exc.to_json(), content_type="application/json")
         except web.HTTPRequestEntityTooLarge as exc:
             response = _error(grpc.StatusCode.RESOURCE_EXHAUSTED, exc.text or "request body too large", 413)
-        if origin is not None and not response.prepared:
+        if origin is not None and allowed and not response.prepared:
             response.headers.update(_cors(origin))
         return response
 
@@ -160,6 +163,8 @@ class WebFrontend:
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         """Refusals that need no socket (wrong header token, too many sockets) are HTTP answers before upgrade."""
+        if self.service.draining:
+            raise CallAborted(grpc.StatusCode.UNAVAILABLE, "server is shutting down; retry on another replica")
         authenticated = self._authenticated(request)
         if authenticated is False:
             raise CallAborted(grpc.StatusCode.UNAUTHENTICATED, "invalid bearer token")
@@ -171,13 +176,13 @@ class WebFrontend:
             raise CallAborted(grpc.StatusCode.INVALID_ARGUMENT, "/v1/stream is a WebSocket endpoint")
         await ws.prepare(request)
         task = asyncio.current_task()
-        self._sockets.add(task)
+        self._sockets[task] = socket = StreamSocket(ws, self.service, self.options, authenticated is True,
+                                                    request.remote or "", self._config_read)
         self._waiting_config += 1
         try:
-            await StreamSocket(ws, self.service, self.options, authenticated is True, request.remote or "",
-                               self._config_read).run()
+            await socket.run()
         finally:
-            self._sockets.discard(task)
+            del self._sockets[task]
             if not ws.closed:
                 await ws.close()
         return ws

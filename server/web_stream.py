@@ -42,6 +42,7 @@ class StreamSocket:
         self.authenticated, self.peer = authenticated, peer
         self._pump: asyncio.Task | None = None
         self.vanished = False
+        self.configured = False  # the first message was read (or the socket ended before it)
 
     async def run(self) -> None:
         """The whole socket; every ending, including a client that vanished, is handled here."""
@@ -49,6 +50,7 @@ class StreamSocket:
             try:
                 first = await self._first_request()
             finally:
+                self.configured = True
                 self._on_config()
             if first is None:
                 return  # gone before its config: nothing to answer
@@ -61,6 +63,8 @@ class StreamSocket:
                 log.info("web stream from %s: client went away mid-stream", self.peer)
         except CallAborted as exc:
             await self._fail(exc)
+        except ConnectionError:
+            log.info("web stream from %s: client went away before its results were sent", self.peer)
         except Exception:
             log.exception("web stream from %s failed", self.peer)
             await self._fail(CallAborted(grpc.StatusCode.INTERNAL, "internal error; the server logged the details"))
@@ -133,6 +137,11 @@ class StreamSocket:
         self.vanished = True
         self._pump.cancel()
         await asyncio.Event().wait()  # cancelled with the call
+
+    async def refuse(self, exc: CallAborted) -> None:
+        """End a socket still waiting for its config (shutdown), with an error message and its close code."""
+        if not self.configured:
+            await self._fail(exc)
 
     async def _fail(self, exc: CallAborted) -> None:
         if self.ws.closed:

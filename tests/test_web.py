@@ -258,17 +258,22 @@ def test_shutdown_ends_open_sockets_with_their_summary(make_web):
     handle = make_web()
 
     async def open_then_stop():
-        async with aiohttp.ClientSession() as session, session.ws_connect(f"ws://{handle.web}/v1/stream") as ws:
+        async with aiohttp.ClientSession() as session, session.ws_connect(f"ws://{handle.web}/v1/stream") as ws, \
+                session.ws_connect(f"ws://{handle.web}/v1/stream") as idle:  # no config sent yet
             await ws.send_str(json.dumps(CONFIG))
             await ws.send_bytes(pcm(3.5))
             await ws.receive()  # a window arrived
             stopping = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(handle.server.stop(5), handle.loop))
             replies = [json.loads(m.data) async for m in ws]
+            idle_replies = [json.loads(m.data) async for m in idle]
             await stopping
-            return replies, ws.close_code
+            return (replies, ws.close_code), (idle_replies, idle.close_code)
 
-    replies, close = run(open_then_stop())
+    started = time.monotonic()
+    (replies, close), idle = run(open_then_stop())
     assert close == 1001 and replies[-1]["summary"]["endReason"] == "END_REASON_SERVER_SHUTDOWN"
+    assert "shutting down" in expect_error(idle, "UNAVAILABLE")
+    assert time.monotonic() - started < 5  # neither waited for its timeout
 
 
 def wav_bytes(seconds: float) -> bytes:
