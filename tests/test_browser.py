@@ -109,3 +109,24 @@ def test_page_says_when_the_server_is_gone(page_server, browser):
     handle.stop()
     browser.find_element("id", "start").click()
     wait.until(lambda d: "connection" in text(d, "status").lower(), message=text(browser, "status"))
+
+
+def test_readme_javascript_example_runs(page_server, browser, datasets):
+    """The README's 10-line browser example, run as written (its host swapped for this server's) on the page."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = readme.split("```js\n", 1)[1].split("```", 1)[0]
+    port = page_server.server.web_port
+    example = example.replace("localhost:8000", f"127.0.0.1:{port}")
+    samples = librosa.effects.trim(load_file(datasets / CLIP, 16000), top_db=30)[0]
+    browser.get(f"http://127.0.0.1:{port}/")
+    browser.set_script_timeout(60)
+    logs = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1], lines = [];
+        const console = {log: (...a) => lines.push(a.join(" ")), error: (...a) => lines.push("ERROR " + a)};
+        const pcm = new Int16Array(arguments[0]).buffer;
+        """ + example + """
+        const closed = ws.onclose;
+        ws.onclose = (e) => { closed(e); done(lines); };""", (samples * 32767).astype("<i2").tolist())
+    assert logs[-1] == "closed 1000", logs
+    assert logs[-2] == f"dominant {EXPECTED}", logs
+    assert any(line.startswith("0 ") for line in logs), logs  # the first window, at 0 s
