@@ -146,20 +146,17 @@ class WebFrontend:
         """AnalyzeClipRequest in the JSON mapping, or any other body as the encoded file (WAV, FLAC, OGG)."""
         self._require_token(request)
         body = await request.read()
-        if request.content_type == "application/json":
-            try:
-                data = json.loads(body)
-            except ValueError:
-                raise CallAborted(grpc.StatusCode.INVALID_ARGUMENT, "body is not JSON") from None
-            if not isinstance(data, dict):
-                raise CallAborted(grpc.StatusCode.INVALID_ARGUMENT, "body must be a JSON object")
-            clip = from_json(data, pb.AnalyzeClipRequest())
+        if request.content_type == "application/json":  # megabytes of base64: parsed off the event loop
+            clip = await self.service.engine.run_cpu(_clip_from_json, body)
+        elif len(body) > self.options.max_message_bytes:  # as gRPC's limit on a request message
+            return _error(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"a {len(body)}-byte clip exceeds the limit of {self.options.max_message_bytes} bytes", 413)
         else:
             clip = pb.AnalyzeClipRequest(encoded=body)
         context = LocalContext(request.remote or "")
         reply = await self.service.AnalyzeClip(clip, context)
         context.check()
-        return web.Response(text=to_json(reply), content_type="application/json")
+        return web.Response(text=await self.service.engine.run_cpu(to_json, reply), content_type="application/json")
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         """Refusals that need no socket (wrong header token, too many sockets) are HTTP answers before upgrade."""
@@ -189,6 +186,16 @@ class WebFrontend:
 
     def _config_read(self) -> None:
         self._waiting_config -= 1
+
+
+def _clip_from_json(body: bytes) -> pb.AnalyzeClipRequest:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise CallAborted(grpc.StatusCode.INVALID_ARGUMENT, "body is not JSON") from None
+    if not isinstance(data, dict):
+        raise CallAborted(grpc.StatusCode.INVALID_ARGUMENT, "body must be a JSON object")
+    return from_json(data, pb.AnalyzeClipRequest())
 
 
 def _error(code: grpc.StatusCode, message: str, status: int | None = None) -> web.Response:

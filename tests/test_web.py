@@ -344,3 +344,26 @@ def test_flags_and_environment(monkeypatch, tiny_model_path):
                                                       "4096", "--web-config-timeout", "3"]))
     assert on.web == WebOptions(port=8123, origins=("https://a.example", "https://b.example"), max_frame_bytes=4096,
                                 config_timeout_seconds=3.0)
+
+
+def test_http_body_cap_and_cors_preflight(make_web):
+    handle = make_web(web=WebOptions(port=0, origins=("https://app.example",)), max_message_bytes=4096)
+
+    async def calls():
+        async with aiohttp.ClientSession() as session:
+            base = f"http://{handle.web}"
+            async with session.post(f"{base}/v1/analyze", data=b"\0" * 200_000) as reply:
+                big = reply.status, await reply.json()
+            async with session.options(f"{base}/v1/analyze", headers={
+                    "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "authorization"}) as reply:
+                preflight = reply.status, dict(reply.headers)
+            async with session.post(f"{base}/v1/analyze", data=b"\0" * 5000) as reply:  # over 4096, under 4/3
+                over = reply.status, await reply.json()
+            return big, preflight, over
+
+    big, preflight, over = run(calls())
+    assert big[0] == 413 and big[1]["error"]["code"] == "RESOURCE_EXHAUSTED"
+    assert preflight[0] == 204 and preflight[1]["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "Authorization" in preflight[1]["Access-Control-Allow-Headers"]
+    assert over[0] == 413 and "limit of 4096" in over[1]["error"]["message"]
