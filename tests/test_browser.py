@@ -38,8 +38,10 @@ def page_server():
 
 
 @pytest.fixture
-def browser(datasets, tmp_path):
-    """Headless Chromium whose microphone plays the clip (a 16-bit PCM WAV, as Chromium's fake capture needs)."""
+def browser(request, datasets, tmp_path):
+    """Headless Chromium whose microphone plays the clip (a 16-bit PCM WAV, as Chromium's fake capture needs).
+    Chromium loops the file; trimmed of the clip's leading and trailing silence (the default), every window
+    holds speech; untrimmed (parametrize with False), each pass is one utterance."""
     if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
         pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium "
                     "chromium-driver; scripts/test.sh does)")
@@ -47,8 +49,9 @@ def browser(datasets, tmp_path):
     from selenium.webdriver.chrome.service import Service
 
     wav = tmp_path / "microphone.wav"
-    # Chromium loops the file: without the clip's leading and trailing silence every window holds speech.
-    speech, _ = librosa.effects.trim(load_file(datasets / CLIP, 16000), top_db=30)
+    speech = load_file(datasets / CLIP, 16000)
+    if getattr(request, "param", True):
+        speech, _ = librosa.effects.trim(speech, top_db=30)
     sf.write(wav, speech, 16000, subtype="PCM_16")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
@@ -56,7 +59,7 @@ def browser(datasets, tmp_path):
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
                  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                  f"--use-file-for-fake-audio-capture={wav}", "--autoplay-policy=no-user-gesture-required",
-                 "--window-size=1100,1500"):
+                 "--window-size=1100,1700"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     yield driver
@@ -130,3 +133,25 @@ def test_readme_javascript_example_runs(page_server, browser, datasets):
     assert logs[-1] == "closed 1000", logs
     assert logs[-2] == f"dominant {EXPECTED}", logs
     assert any(line.startswith("0 ") for line in logs), logs  # the first window, at 0 s
+
+
+@pytest.mark.parametrize("browser", [False], indirect=True)
+def test_page_in_utterance_mode(page_server, browser):
+    """Each pass of the clip through the microphone is one utterance: spans on the timeline, with gaps."""
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    browser.get(f"http://127.0.0.1:{page_server.server.web_port}/")
+    wait.until(lambda d: d.find_element("id", "start").is_enabled())
+    Select(browser.find_element("id", "mode")).select_by_value("SEGMENTATION_UTTERANCES")
+    browser.find_element("id", "start").click()
+    wait.until(lambda d: int(text(d, "window-count")) >= 2, message="utterances did not arrive")
+    browser.find_element("id", "start").click()
+    wait.until(lambda d: text(d, "dominant") not in ("–", ""), message="no summary")
+    spans = browser.find_elements("css selector", "#timeline > span")
+    assert [s.get_attribute("data-label") for s in spans][:2] == [EXPECTED, EXPECTED]
+    assert text(browser, "unit") == "utterance" and text(browser, "dominant") == EXPECTED
+    lefts = [float(s.value_of_css_property("left").rstrip("px")) for s in spans]
+    widths = [float(s.value_of_css_property("width").rstrip("px")) for s in spans]
+    assert lefts[1] > lefts[0] + widths[0]  # a gap of silence between the two utterances

@@ -135,7 +135,8 @@ async function analyzeFile(file) {
       segmentation: el("mode").value });
     const reply = await call("/v1/analyze", { method: "POST", body, headers: { "Content-Type": "application/json" } });
     const s = reply.summary;
-    const count = s.utterancesAnalyzed ? `${s.utterancesAnalyzed} utterances` : `${s.windowsAnalyzed} windows`;
+    const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+    const count = s.utterancesAnalyzed ? plural(s.utterancesAnalyzed, "utterance") : plural(s.windowsAnalyzed, "window");
     el("file-result").textContent = `${file.name}: ${s.audioSeconds.toFixed(1)} s, ${count}, ` +
       `dominant ${s.dominantLabel || "no speech"}`;
     renderBars(el("file-bars"), s.meanScores);

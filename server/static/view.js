@@ -40,6 +40,7 @@ export class Timeline {
   reset(unit) {
     this.spans = [];
     el("unit").textContent = unit;
+    el("count-label").textContent = unit === "utterance" ? "Utterances" : "Windows";
     this.#draw();
   }
 
@@ -77,7 +78,8 @@ export class Timeline {
 export function renderSummary(summary) {
   el("dominant").textContent = summary.dominantLabel || "no speech";
   el("audio-seconds").textContent = `${summary.audioSeconds.toFixed(1)} s`;
-  el("window-count").textContent = String(summary.windowsAnalyzed);
+  const utterances = el("unit").textContent === "utterance";
+  el("window-count").textContent = String(utterances ? summary.utterancesAnalyzed : summary.windowsAnalyzed);
   renderBars(el("summary-bars"), summary.meanScores);
 }
 
