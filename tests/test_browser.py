@@ -41,7 +41,8 @@ def page_server():
 def browser(request, datasets, tmp_path):
     """Headless Chromium whose microphone plays the clip (a 16-bit PCM WAV, as Chromium's fake capture needs).
     Chromium loops the file; trimmed of the clip's leading and trailing silence (the default), every window
-    holds speech; untrimmed (parametrize with False), each pass is one utterance."""
+    holds speech; "untrimmed" (indirect parameter), each pass is one utterance; "denied": the user refuses
+    the microphone."""
     if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
         pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium "
                     "chromium-driver; scripts/test.sh does)")
@@ -50,14 +51,16 @@ def browser(request, datasets, tmp_path):
 
     wav = tmp_path / "microphone.wav"
     speech = load_file(datasets / CLIP, 16000)
-    if getattr(request, "param", True):
+    mode = getattr(request, "param", "trimmed")
+    if mode == "trimmed":
         speech, _ = librosa.effects.trim(speech, top_db=30)
     sf.write(wav, speech, 16000, subtype="PCM_16")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 "--deny-permission-prompts" if mode == "denied" else "--use-fake-ui-for-media-stream",
+                 "--use-fake-device-for-media-stream",
                  f"--use-file-for-fake-audio-capture={wav}", "--autoplay-policy=no-user-gesture-required",
                  "--window-size=1100,1700"):
         options.add_argument(flag)
@@ -135,7 +138,7 @@ def test_readme_javascript_example_runs(page_server, browser, datasets):
     assert any(line.startswith("0 ") for line in logs), logs  # the first window, at 0 s
 
 
-@pytest.mark.parametrize("browser", [False], indirect=True)
+@pytest.mark.parametrize("browser", ["untrimmed"], indirect=True)
 def test_page_in_utterance_mode(page_server, browser):
     """Each pass of the clip through the microphone is one utterance: spans on the timeline, with gaps."""
     from selenium.webdriver.support.select import Select
@@ -155,3 +158,17 @@ def test_page_in_utterance_mode(page_server, browser):
     lefts = [float(s.value_of_css_property("left").rstrip("px")) for s in spans]
     widths = [float(s.value_of_css_property("width").rstrip("px")) for s in spans]
     assert lefts[1] > lefts[0] + widths[0]  # a gap of silence between the two utterances
+
+
+@pytest.mark.parametrize("browser", ["denied"], indirect=True)
+def test_page_says_when_the_microphone_is_refused(page_server, browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    browser.get(f"http://127.0.0.1:{page_server.server.web_port}/")
+    wait.until(lambda d: d.find_element("id", "start").is_enabled())
+    browser.find_element("id", "start").click()
+    wait.until(lambda d: "refused" in text(d, "status"), message=text(browser, "status"))
+    assert "Allow it in the site settings" in text(browser, "status")
+    assert browser.find_element("id", "start").is_enabled()  # the user can try again
+    assert page_server.server.service._open == 0  # no socket was opened for a session without a microphone
