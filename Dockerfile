@@ -1,7 +1,7 @@
 # SpeechSense gRPC server image: the `server` extra only (ONNX Runtime, no TensorFlow), non-root, bundled model.
 #
 #   docker build -t speechsense-server .
-#   docker run -p 50051:50051 -p 9100:9100 speechsense-server
+#   docker run -p 50051:50051 -p 9100:9100 -p 8000:8000 speechsense-server     (page at http://localhost:8000/)
 #
 # BASE_IMAGE must provide Python >= 3.11 with the venv module (python:3.11-slim does; so does Debian bookworm
 # with python3-venv). Both stages use it, so the virtual environment copied between them finds the same Python.
@@ -26,7 +26,8 @@ COPY models/ models/
 RUN /opt/speechsense/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /opt/speechsense/bin/pip install "$(ls /wheels/speechsense-*.whl)[server]" \
  && cd / \
- && /opt/speechsense/bin/python -c "import onnxruntime, grpc_health, speechsense.server.main, speechsense.models" \
+ && /opt/speechsense/bin/python -c "import onnxruntime, grpc_health, speechsense.server.main, speechsense.server.web, speechsense.models" \
+ && test -f "$(/opt/speechsense/bin/python -c 'import speechsense.server.web as w; print(w.STATIC)')/index.html" \
  && ! /opt/speechsense/bin/python -c "import tensorflow" 2>/dev/null
 
 # ---- runtime ----------------------------------------------------------------------------------------------------
@@ -42,8 +43,9 @@ ENV PATH=/opt/speechsense/bin:$PATH \
     MPLCONFIGDIR=/tmp/matplotlib \
     PYTHONUNBUFFERED=1 \
     SPEECHSENSE_PORT=50051 \
-    SPEECHSENSE_METRICS_PORT=9100
-EXPOSE 50051 9100
+    SPEECHSENSE_METRICS_PORT=9100 \
+    SPEECHSENSE_WEB_PORT=8000
+EXPOSE 50051 9100 8000
 # The gRPC health service says SERVING only once the model is loaded and warmed up; start-period covers that.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD python -m speechsense.server.probe --address "127.0.0.1:${SPEECHSENSE_PORT}" || exit 1

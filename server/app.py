@@ -28,9 +28,11 @@ class SpeechSenseServer:
     """A built, not yet started server; start() serves, stop() drains within the grace period."""
 
     def __init__(self, options: ServerOptions, server: grpc.aio.Server, service: EmotionService,
-                 health_servicer: health.aio.HealthServicer, metrics: ServerMetrics) -> None:
+                 health_servicer: health.aio.HealthServicer, metrics: ServerMetrics, web=None) -> None:
         self.options, self.grpc, self.service = options, server, service
         self.health, self.metrics = health_servicer, metrics
+        self.web = web  # the browser front end (server/web.py), when --web-port is set
+        self.web_port: int | None = None
 
     async def start(self) -> None:
         """Listen at once (health NOT_SERVING), warm the model and features up, then report SERVING."""
@@ -38,6 +40,8 @@ class SpeechSenseServer:
         for name in ("", SERVICE_NAME):  # grpcio's health servicer starts "" as SERVING: not yet
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.grpc.start()
+        if self.web is not None:
+            self.web_port = await self.web.start()
         await self.service.engine.run_cpu(self.service.engine.warm_up)
         self.service.ready = True
         for name in ("", SERVICE_NAME):
@@ -50,7 +54,10 @@ class SpeechSenseServer:
         grace = self.options.grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
         self.service.begin_drain()
-        await self.grpc.stop(grace)
+        if self.web is not None:
+            await asyncio.gather(self.grpc.stop(grace), self.web.stop(grace))
+        else:
+            await self.grpc.stop(grace)
         await self.service.engine.close()
 
     async def wait_for_termination(self) -> None:
@@ -84,7 +91,12 @@ def create_server(options: ServerOptions) -> tuple[SpeechSenseServer, int]:
         port = 0
     if port == 0:
         raise OSError(f"cannot listen on {address} (--host, --port)")
-    return SpeechSenseServer(options, server, service, health_servicer, metrics), port
+    web = None
+    if options.web.port is not None:
+        from speechsense.server.web import WebFrontend  # aiohttp is needed only with --web-port
+
+        web = WebFrontend(options, service)
+    return SpeechSenseServer(options, server, service, health_servicer, metrics, web), port
 
 
 def check_port_free(host: str, port: int, what: str, flag: str) -> None:

@@ -27,9 +27,7 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
             raise ValueError("token authentication needs at least one non-empty token")
 
     def _valid(self, presented: str) -> bool:
-        candidate = presented.encode()
-        # Compare with every token, without stopping early, so timing says nothing about which matched.
-        return sum(hmac.compare_digest(candidate, t) for t in self._tokens) > 0
+        return token_matches(presented, self._tokens)
 
     async def intercept_service(self, continuation, handler_call_details):
         if handler_call_details.method.startswith(OPEN_PREFIXES):
@@ -40,6 +38,13 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
             return await continuation(handler_call_details)
         handler = await continuation(handler_call_details)
         return _refusal(handler, "missing or invalid bearer token" if header else "missing bearer token")
+
+
+def token_matches(presented: str, tokens: Iterable[str | bytes]) -> bool:
+    """Whether `presented` is one of `tokens` (the gRPC interceptor and the web front end share this)."""
+    candidate = presented.encode()
+    # Compare with every token, without stopping early, so timing says nothing about which matched.
+    return sum(hmac.compare_digest(candidate, t if isinstance(t, bytes) else t.encode()) for t in tokens if t) > 0
 
 
 def _refusal(handler, message: str):

@@ -58,6 +58,32 @@ class EngineOptions:
 
 
 @dataclass(frozen=True)
+class WebOptions:
+    """The browser front end (server/web.py): WebSocket streams, HTTP JSON calls and the page, on its own port."""
+
+    port: int | None = None  # None: off; 0 picks a free port
+    # Origins allowed besides the page's own (scheme://host[:port]); "*" allows any. Requests without an Origin
+    # header (not from a browser) are not subject to it.
+    origins: tuple[str, ...] = ()
+    # Largest WebSocket message; 100 ms of 16 kHz LINEAR16 is 3.2 kB. A message over it gets RESOURCE_EXHAUSTED;
+    # one over twice it is cut off unread by the socket reader (close code 1009).
+    max_frame_bytes: int = 1024 * 1024
+    config_timeout_seconds: float = 10.0  # a socket must send its config (and token) within this
+    heartbeat_seconds: float = 20.0  # ping interval; a peer that stops answering is dropped as vanished
+
+    def __post_init__(self) -> None:
+        if self.port is not None and not 0 <= self.port <= 65535:
+            raise OptionsError("web port must be in 0..65535")
+        if self.max_frame_bytes < 1024:
+            raise OptionsError("web max_frame_bytes must be >= 1024")
+        if self.config_timeout_seconds <= 0 or self.heartbeat_seconds <= 0:
+            raise OptionsError("web timeouts must be positive")
+        for origin in self.origins:
+            if origin != "*" and "://" not in origin:
+                raise OptionsError(f"web origin {origin!r} must be scheme://host[:port] or *")
+
+
+@dataclass(frozen=True)
 class ServerOptions:
     """Everything the server needs; main() fills it from flags and SPEECHSENSE_* variables."""
 
@@ -79,6 +105,7 @@ class ServerOptions:
     # profile's gain grows with its length.
     min_profile_seconds: float = 6.0
     engine: EngineOptions = field(default_factory=EngineOptions)
+    web: WebOptions = field(default_factory=WebOptions)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535 or not 0 <= self.metrics_port <= 65535:

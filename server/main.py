@@ -11,7 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from speechsense.server.auth import read_tokens
-from speechsense.server.config import EngineOptions, OptionsError, ServerOptions
+from speechsense.server.config import EngineOptions, OptionsError, ServerOptions, WebOptions
 from speechsense.server.model import ModelLoadError
 
 # (flag, options field, type, help); every flag also reads SPEECHSENSE_<FLAG> from the environment.
@@ -40,6 +40,14 @@ ENGINE_FLAGS = [
     ("min-speech-dbfs", "min_speech_dbfs", float, "frames quieter than this (dBFS) never count as speech"),
     ("utterance-min-dbfs", "utterance_min_dbfs", float,
      "utterance mode: 30 ms frames quieter than this (dBFS) never count as speech"),
+]
+
+
+WEB_FLAGS = [
+    ("web-port", "port", int, "browser front end (page, WebSocket /v1/stream, HTTP JSON /v1/*) port; 0 turns it off"),
+    ("web-origins", "origins", str, "comma-separated origins allowed besides the page's own (* allows any)"),
+    ("web-max-frame-bytes", "max_frame_bytes", int, "largest WebSocket message accepted"),
+    ("web-config-timeout", "config_timeout_seconds", float, "seconds a new socket has to send its config"),
 ]
 
 
@@ -79,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-reduction", action=argparse.BooleanOptionalAction,
                    default=os.environ.get("SPEECHSENSE_NOISE_REDUCTION", "0") in ("1", "true", "yes"),
                    help="spectral-gating noise reduction on each window [SPEECHSENSE_NOISE_REDUCTION]")
+    web_defaults = {f.name: f.default for f in fields(WebOptions)} | {"port": 0, "origins": ""}
+    g = p.add_argument_group("web")
+    for flag, field, kind, text in WEB_FLAGS:
+        env = env_name(flag)
+        g.add_argument(f"--{flag}", dest="web_" + field, type=kind,
+                       default=kind(os.environ.get(env, web_defaults[field])), help=f"{text} [{env}]")
     sec = p.add_argument_group("security")
     for flag, text in (("tls-cert", "PEM certificate chain; with --tls-key serves TLS"),
                        ("tls-key", "PEM private key of --tls-cert"),
@@ -98,7 +112,10 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
     engine = EngineOptions(noise_reduction=args.noise_reduction,
                            **{field: getattr(args, field) for _, field, _, _ in ENGINE_FLAGS})
     tokens = read_tokens(args.token_file, os.environ.get("SPEECHSENSE_TOKENS"))
-    return ServerOptions(model_path=resolve_model(args.model), engine=engine, tokens=tokens,
+    web = WebOptions(port=args.web_port or None,
+                     origins=tuple(o.strip() for o in args.web_origins.split(",") if o.strip()),
+                     max_frame_bytes=args.web_max_frame_bytes, config_timeout_seconds=args.web_config_timeout_seconds)
+    return ServerOptions(model_path=resolve_model(args.model), engine=engine, tokens=tokens, web=web,
                          tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
                          **{field: getattr(args, field) for _, field, _, _ in SERVER_FLAGS})
 

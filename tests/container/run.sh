@@ -158,8 +158,8 @@ step "start compose scale profile"
 port() { "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 export SPEECHSENSE_IMAGE=$SERVER_IMAGE BALANCER_IMAGE BASE_IMAGE
 export SPEECHSENSE_PUBLISH_ADDRESS=127.0.0.1 SPEECHSENSE_REPLICAS=2
-SPEECHSENSE_GRPC_PORT=$(port) SPEECHSENSE_METRICS_HOST_PORT=$(port) BALANCER_PORT=$(port)
-export SPEECHSENSE_GRPC_PORT SPEECHSENSE_METRICS_HOST_PORT BALANCER_PORT
+SPEECHSENSE_GRPC_PORT=$(port) SPEECHSENSE_METRICS_HOST_PORT=$(port) BALANCER_PORT=$(port) SPEECHSENSE_WEB_HOST_PORT=$(port)
+export SPEECHSENSE_GRPC_PORT SPEECHSENSE_METRICS_HOST_PORT BALANCER_PORT SPEECHSENSE_WEB_HOST_PORT
 BALANCER=127.0.0.1:$BALANCER_PORT
 
 # The bundled model when the repo has one, else a tiny real model (tests/synth.py) mounted as a volume, the way a
