@@ -21,7 +21,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from speechsense.modelmeta import ModelMetadata
-from speechsense.training.headstats import HEAD_INPUT_KEY, find_head_input
+from speechsense.training.headstats import HEAD_INPUT_KEY, find_head_input, prune_to
 
 BASELINE_INPUT = "baseline"
 PROFILE_HEAD_INPUT = "profile_head"
@@ -47,26 +47,6 @@ class LinearHeads:
 
 def _const(name: str, array: np.ndarray) -> onnx.TensorProto:
     return numpy_helper.from_array(np.ascontiguousarray(array), name)
-
-
-def _prune(graph: onnx.GraphProto, keep_output: str) -> None:
-    """Drop every node that keeps_output does not depend on (the old head), and unused initialisers."""
-    producers = {o: n for n in graph.node for o in n.output}
-    needed, front = set(), [keep_output]
-    while front:
-        name = front.pop()
-        node = producers.get(name)
-        if node is None or id(node) in needed:
-            continue
-        needed.add(id(node))
-        front.extend(node.input)
-    kept = [n for n in graph.node if id(n) in needed]
-    del graph.node[:]
-    graph.node.extend(kept)
-    used = {i for n in kept for i in n.input}
-    inits = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(inits)
 
 
 def _head_nodes(stats: str, heads: LinearHeads) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
@@ -101,7 +81,7 @@ def build_calibrated(source: onnx.ModelProto, heads: LinearHeads, metadata: Mode
     model.CopyFrom(source)
     graph = model.graph
     stats = find_head_input(model)
-    _prune(graph, stats)
+    prune_to(graph, stats)
     nodes, inits = _head_nodes(stats, heads)
     graph.node.extend(nodes)
     graph.initializer.extend(inits)

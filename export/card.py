@@ -58,6 +58,10 @@ def _preset_rows(runs: Path) -> list[str]:
     rows = []
     for name in sorted(reported | set(PRESETS)):
         folder = runs / name
+        linear = _load(folder / "calibration" / "metrics.json")
+        if linear:  # a linear-head preset: both protocols in one run, no epochs
+            rows.append(_linear_row(name, linear))
+            continue
         rnd = _load(folder / "random" / "metrics.json")
         folds = [json.loads(f.read_text()) for f in sorted(folder.glob("speaker/fold*/metrics.json"))]
         r = (f"{_pct(rnd['test']['accuracy'])} | {rnd['test']['uar']:.3f} | {_epochs(rnd)}"
@@ -67,6 +71,15 @@ def _preset_rows(runs: Path) -> list[str]:
               f"{_epochs(folds[0])}" if s else "not run | - | 0/5 | -")
         rows.append(f"| `{name}` | {r} | {sp} |")
     return rows
+
+
+def _linear_row(name: str, m: dict) -> str:
+    """A linear-head preset's row: its random split and its uncalibrated speaker folds (no epochs)."""
+    rnd, spk = m["random"], m["calibration"]["speaker"]
+    n = len(spk["uncalibrated"]["per_fold"])
+    return (f"| `{name}` | {_pct(rnd['accuracy'])} | {rnd['uar']:.3f} | - (linear) | "
+            f"{spk['uncalibrated']['mean']:.3f} +- {spk['uncalibrated']['std']:.3f} | "
+            f"{_pct(spk['accuracy_uncalibrated']['mean'])} | {n}/5 | - (linear) |")
 
 
 def _fold_spread(runs: Path) -> float:

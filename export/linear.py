@@ -56,7 +56,9 @@ def linear_metadata(run: Path, source: Path, name: str, version: str, hop: float
 
 
 def parity(out: Path, source: Path, run: Path, data_root: Path, cache: Path, heads: LinearHeads) -> dict:
-    """The new file on the random test clips against numpy on the source's statistics; and its own figures."""
+    """The new file on the random test clips against numpy heads on the source file's statistics of the same
+    batches (the int8 encoder quantises each call's activations with one scale, so a window's statistics
+    depend slightly on its batch: both sides see the same ones); and the new file's own figures."""
     import onnxruntime as ort
 
     from speechsense.audio import load_file
@@ -64,27 +66,27 @@ def parity(out: Path, source: Path, run: Path, data_root: Path, cache: Path, hea
     from speechsense.labels import label_index
     from speechsense.training.calibration import uar
     from speechsense.training.corpora import load_manifest
-    from speechsense.training.headstats import HeadStats
+    from speechsense.training.headstats import stats_session
     from speechsense.training.splits import make_split
 
     clips = load_manifest(data_root, cache / "manifest.json").clips
     test = [clips[i] for i in make_split(clips, "random").test]
     depth = json.loads((run / "preset.json").read_text()).get("depth") or 0
-    stats = HeadStats(source, cache / "headstats").get([c.path for c in test])
-    stats = (stats[:, : depth + 1] if depth else stats).reshape(len(test), -1)
-    logits = ((stats - heads.mean) / heads.std) @ heads.w_uncalibrated + heads.b_uncalibrated
-    expected = np.exp(logits - logits.max(1, keepdims=True))
-    expected /= expected.sum(1, keepdims=True)
     cfg = model_meta(out).feature_config
-    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    got = []
+    new = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    old = stats_session(source)
+    got, expected = [], []
     for i in range(0, len(test), 16):
         windows = np.stack([prepare_window(load_file(c.path, cfg.sample_rate), cfg) for c in test[i:i + 16]])
-        n = len(windows)
-        got.append(sess.run(["probabilities"], {"features": compute_features(windows, cfg),
-                                                "baseline": np.zeros((n, heads.size), np.float32),
-                                                "profile_head": np.zeros((n, 1), np.float32)})[0])
-    got = np.concatenate(got)
+        feats, n = compute_features(windows, cfg), len(windows)
+        got.append(new.run(["probabilities"], {"features": feats, "baseline": np.zeros((n, heads.size), np.float32),
+                                               "profile_head": np.zeros((n, 1), np.float32)})[0])
+        stats = old.run(None, {old.get_inputs()[0].name: feats})[0]
+        stats = (stats[:, : depth + 1] if depth else stats).reshape(n, -1)
+        logits = ((stats - heads.mean) / heads.std) @ heads.w_uncalibrated + heads.b_uncalibrated
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        expected.append(e / e.sum(1, keepdims=True))
+    got, expected = np.concatenate(got), np.concatenate(expected)
     y = np.array([label_index(c.label) for c in test])
     diff = np.abs(got - expected)
     return {"n_windows": len(test), "max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()),
@@ -96,6 +98,8 @@ def export_linear(run: Path, source: Path, out: Path, name: str, version: str, h
                   cache: Path) -> dict:
     """Build, save (atomically: out may be the source), check parity; the report export.json holds."""
     heads = load_heads(run)
+    src = model_meta(source)
+    src_name = f"{src.model_name} {src.model_version}"  # read now: out may replace the source
     metadata = linear_metadata(run, source, name, version, hop)
     model = build_calibrated(onnx.load(str(source)), heads, metadata)
     tmp = out.with_suffix(".tmp.onnx")
@@ -107,5 +111,5 @@ def export_linear(run: Path, source: Path, out: Path, name: str, version: str, h
         tmp.unlink()
         raise SystemExit(f"parity failed: {check}")
     tmp.replace(out)
-    return {"parity": check, "source": source.name, "bytes": out.stat().st_size, "calibration_size": heads.size,
+    return {"parity": check, "source": src_name, "bytes": out.stat().st_size, "calibration_size": heads.size,
             "metrics": metadata.metrics}

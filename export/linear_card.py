@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from speechsense.export.card import REFERENCES, _pct, references
+from speechsense.export.card import REFERENCES, _load, _pct, references
+from speechsense.training.calibration_eval import SAFE_MAX_LOSS
 
 ROWS = (("uncalibrated", "uncalibrated"), ("profile", "with a speaker profile (enrolment)"))
 
@@ -31,6 +32,25 @@ def calibration_table(cal: dict, rule: str | None) -> list[str]:
     return lines
 
 
+PREVIOUS_PRESET = "whisper-base4-head"  # the head this model's replaced (speechsense-encoder 1.0.0)
+EVAL_REPORT = "calibration_eval.json"  # benchmarks/calibration_eval.py --json
+
+
+def previous_model(reports_root: Path) -> list[str]:
+    """The replaced head's figures, where measured: its speaker folds, and its EmoDB reading of these clips."""
+    prev = _load(reports_root / PREVIOUS_PRESET / "speaker" / "summary.json")
+    ev = _load(reports_root / EVAL_REPORT) or {}
+    lines = []
+    if prev:
+        lines.append(f"- The MLP head it replaces (preset `{PREVIOUS_PRESET}`, on the same encoder): speaker 5-fold "
+                     f"UAR {prev['uar_mean']:.3f} ± {prev['uar_std']:.3f} (every clip scored, enrolment clips "
+                     "included).")
+    for path, value in ev.get("compare", {}).items():
+        lines.append(f"- `{Path(path).name}` as shipped, on the same EmoDB clips as the table: UAR {value:.3f} "
+                     f"(`benchmarks/calibration_eval.py --compare`, `reports/{EVAL_REPORT}`).")
+    return lines
+
+
 def render_linear_card(run: Path, report: dict, metadata, reports_root: Path, commands: list[str]) -> str:
     """The card's Markdown text."""
     m = json.loads((run / "metrics.json").read_text())
@@ -52,7 +72,7 @@ def render_linear_card(run: Path, report: dict, metadata, reports_root: Path, co
         "where the profile head reads the row. Outputs: `probabilities` (batch, 8) in the order "
         f"{', '.join(metadata.labels)}; `head_input` (batch, {report['calibration_size']}), the standardised "
         "statistics a profile is the mean of. The encoder and its statistics are those of "
-        f"`{report['source']}`, unchanged (int8 matrix products).",
+        f"{report['source']}, unchanged (int8 matrix products).",
         "",
         "## Data and licences",
         "",
@@ -74,8 +94,8 @@ def render_linear_card(run: Path, report: dict, metadata, reports_root: Path, co
         "",
         *calibration_table(cal, rule),
         "",
-        f"Session rules safe by measurement (mixed at least uncalibrated, one emotion at most 0.03 below it, on both "
-        f"sets): {safe}. "
+        f"Session rules safe by measurement (mixed at least uncalibrated, one emotion at most {SAFE_MAX_LOSS:g} below "
+        f"it, on both sets): {safe}. "
         + (f"Offered: `{rule}`." if rule else "Session calibration is **not offered** by this model."),
         "",
         f"`random` split (speakers shared between train and test; the uncalibrated head that ships): accuracy "
@@ -83,12 +103,18 @@ def render_linear_card(run: Path, report: dict, metadata, reports_root: Path, co
         f"ONNX Runtime on the same {par['n_windows']} test windows: accuracy {_pct(par['onnx_test_accuracy'])}, "
         f"UAR {par['onnx_test_uar']:.3f}.",
         "",
-        f"Parity with the heads in numpy on the source file's statistics: max |diff| {par['max_abs_diff']:.1e}, "
+        "Parity with the heads in numpy on the source file's statistics of the same batches: max |diff| "
+        f"{par['max_abs_diff']:.1e}, "
         f"{par['argmax_mismatches']} argmax changes. Comparison figures and their sources: `reports/{REFERENCES}`.",
+        "",
+        *previous_model(reports_root),
         "",
         "## Known limits",
         "",
         "- Acted speech; the only non-English check is EmoDB (German, acted).",
+        "- The int8 encoder quantises each inference call's activations with one scale (ONNX Runtime's dynamic "
+        "quantisation), so a window's scores move slightly with the other windows of its batch, which the server "
+        "fills from every open stream: readings are reproducible only at batch size 1 (`--max-batch 1`).",
         "- A profile belongs to one model version: a new version needs a new enrolment.",
         "- 3 s windows: Whisper's positional table is cut to 150 positions (it was trained on 30 s).",
         "",

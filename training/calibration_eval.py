@@ -110,7 +110,10 @@ def evaluate(stats: np.ndarray, clips: list[Clip], emodb_stats: np.ndarray | Non
     return table
 
 
-def safe_rules(table: dict, max_loss: float = 0.03) -> list[str]:
+SAFE_MAX_LOSS = 0.03  # the most a one-emotion session may lose against uncalibrated
+
+
+def safe_rules(table: dict, max_loss: float = SAFE_MAX_LOSS) -> list[str]:
     """Rules whose sessions are at least as good as uncalibrated when mixed and lose at most max_loss on one
     emotion at a time, on the speaker folds and on EmoDB alike."""
     def ok(row: dict, name: str) -> bool:

@@ -12,8 +12,12 @@ import hashlib
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import onnx
 
 from speechsense.audio import load_file
 from speechsense.features import compute_features, prepare_window
@@ -36,6 +40,26 @@ def find_head_input(model) -> str:
     raise ValueError("no layer-statistics tensor in this graph: is it an encoder-family model?")
 
 
+def prune_to(graph: onnx.GraphProto, keep_output: str) -> None:
+    """Drop every node that keep_output does not depend on, and the initialisers nothing reads any more."""
+    producers = {o: n for n in graph.node for o in n.output}
+    needed, front = set(), [keep_output]
+    while front:
+        name = front.pop()
+        node = producers.get(name)
+        if node is None or id(node) in needed:
+            continue
+        needed.add(id(node))
+        front.extend(node.input)
+    kept = [n for n in graph.node if id(n) in needed]
+    del graph.node[:]
+    graph.node.extend(kept)
+    used = {i for n in kept for i in n.input}
+    inits = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+
+
 def stats_session(model_path: Path, threads: int = 2):
     """An ONNX Runtime session of the model file whose only output is the head input (batch, layers, 2 x dim)."""
     import onnx
@@ -45,6 +69,8 @@ def stats_session(model_path: Path, threads: int = 2):
     name = find_head_input(model)
     del model.graph.output[:]
     model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    prune_to(model.graph, name)
+    del model.graph.input[1:]  # a calibrated file's baseline inputs: the statistics do not read them
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])

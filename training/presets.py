@@ -288,6 +288,27 @@ WHISPER_BASE4_HEAD = replace(
     head_layers=(0, 1, 2, 3, 4),
 )
 
+# The calibrated model (1.1.0): the 1.0.0 file's own int8 encoder statistics (states 0-4 of whisper-base's first
+# 4 blocks), its MLP head replaced by two linear heads. Session calibration is measured at several caps and
+# offered only at a cap that is safe by measurement (training/calibration_eval.safe_rules); none was, so 0.
+WHISPER_BASE4_LINEAR = replace(
+    WHISPER_BASE4_HEAD,
+    name="whisper-base4-linear",
+    description="The int8 Whisper base encoder (frozen, first 4 of 6 blocks) of speechsense-encoder 1.0.0, its 5 "
+                "hidden states mean + std pooled over 3 s, exactly as that file computes them; per-unit "
+                "standardisation on the training clips; two multinomial logistic heads (L2, C = 0.05) on the "
+                "5 x 1024 statistics: a population head, and a profile head trained on each training speaker's "
+                "statistics minus their enrolment baseline (the mean over their calm and neutral clips of one "
+                "statement). Clean clips only; no session calibration offered (no measured rule was safe).",
+    augment=AugmentConfig(),
+    head="linear",
+    stats_model="encoder",
+    linear_c=0.05,
+    session_prior_windows=40.0,
+    session_max_weight=0.0,
+)
+
+
 def with_emodb(preset: Preset, description: str) -> Preset:
     """The same recipe with EmoDB's speakers added to training (named <preset>-emodb), described in full."""
     return replace(preset, name=f"{preset.name}-emodb", description=description, extra_corpora=("emodb",))
@@ -343,7 +364,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (STUDY, IMPROVED, IMPROVED_MFCC
                                                   IMPROVED_CONTRAST, IMPROVED_CONTRAST_X3, IMPROVED_MIX,
                                                   IMPROVED_NOISY, IMPROVED_MIX_NOISY, WHISPER_BASE_HEAD,
                                                   WHISPER_BASE4_HEAD, WHISPER_BASE_HEAD_EMODB, WHISPER_TINY_HEAD,
-                                                  WHISPER_TINY_HEAD_EMODB, WHISPER_BASE4_HEAD_EMODB)}
+                                                  WHISPER_TINY_HEAD_EMODB, WHISPER_BASE4_HEAD_EMODB,
+                                                  WHISPER_BASE4_LINEAR)}
 
 
 def get_preset(name: str) -> Preset:

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from speechsense.export import card as card_module
-from speechsense.export import encoder_card
+from speechsense.export import encoder_card, linear_card
 from speechsense.export.card import TABLE_HEADING, preset_table, render
 from speechsense.export.encoder_card import render_encoder_card
+from speechsense.export.linear_card import render_linear_card
 from speechsense.export.onnx_export import read_metadata
 from speechsense.training.presets import PRESETS
 
@@ -32,13 +33,16 @@ def regenerate(card: Path, tmp: Path) -> str:
     """The card as export would write it now from the committed files (the run folder rebuilt from reports/)."""
     metadata = read_metadata(card.with_suffix(".onnx"))
     preset = metadata.training_preset
-    reported = REPO / "reports" / preset / metadata.metrics["random"]["protocol"]
+    run_protocol = metadata.metrics.get("run_protocol", metadata.metrics["random"]["protocol"])
+    reported = REPO / "reports" / preset / run_protocol
     run = tmp / preset
     shutil.copytree(reported, run)
     (run / "preset.json").write_text(json.dumps(PRESETS[preset].to_dict()))
     report = json.loads((reported / "export.json").read_text())
     commands = card.read_text().split("## Reproduce\n\n```\n")[1].split("\n```")[0].split("\n")
     write = render_encoder_card if metadata.model_family == "encoder" else render
+    if run_protocol == "calibration":  # linear heads with speaker calibration
+        write = render_linear_card
     return write(run, report, metadata, REPO / "reports", commands)
 
 
@@ -49,7 +53,8 @@ def test_every_figure_in_the_card_comes_from_the_files_the_generator_reads(card:
     assert regenerate(card, tmp_path) == text
 
 
-@pytest.mark.parametrize("module", [card_module, encoder_card], ids=["card", "encoder_card"])
+@pytest.mark.parametrize("module", [card_module, encoder_card, linear_card], ids=["card", "encoder_card",
+                                                                                "linear_card"])
 def test_the_card_generators_hold_no_figures_of_their_own(module):
     found = FIGURE.findall(Path(module.__file__).read_text())
     assert not found, f"{module.__name__} types figures into the card: {found}"
