@@ -79,7 +79,8 @@ def test_ports_agree_with_the_image():
     image = dockerfile()
     ports = {p["name"]: p["containerPort"] for p in server_container()["ports"]}
     assert ports == {"grpc": int(image["env"]["SPEECHSENSE_PORT"]),
-                     "metrics": int(image["env"]["SPEECHSENSE_METRICS_PORT"])}
+                     "metrics": int(image["env"]["SPEECHSENSE_METRICS_PORT"]),
+                     "web": int(image["env"]["SPEECHSENSE_WEB_PORT"])}
     assert set(ports.values()) == image["expose"]
     assert int(pod()["metadata"]["annotations"]["prometheus.io/port"]) == ports["metrics"]
     service = manifests()["Service"]
