@@ -26,11 +26,10 @@ import grpc
 import numpy as np
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rawclient import RawClient
+from wirefuzz import cases, judge, normal_stream, run_case
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from rawclient import RawClient  # noqa: E402
-from wirefuzz import cases, judge, normal_stream, run_case  # noqa: E402
 
 LIMIT = 128 * 1024
 

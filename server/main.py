@@ -25,6 +25,7 @@ SERVER_FLAGS = [
     ("max-clip-seconds", "max_clip_seconds", float, "audio seconds allowed per AnalyzeClip"),
     ("pending-windows", "pending_windows", int, "windows in flight per stream before reading pauses"),
     ("grace-seconds", "grace_seconds", float, "on SIGTERM/SIGINT, time open streams get to finish"),
+    ("min-profile-seconds", "min_profile_seconds", float, "speech a CreateSpeakerProfile enrolment must hold"),
 ]
 ENGINE_FLAGS = [
     ("intra-op-threads", "intra_op_threads", int, "ONNX Runtime intra-op threads (0: auto, by a warm-up timing)"),

