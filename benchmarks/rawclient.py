@@ -29,7 +29,8 @@ class Outcome:
 
 
 class RawClient:
-    """StreamEmotions, AnalyzeClip and GetModelInfo taking request bytes; responses are parsed."""
+    """StreamEmotions, AnalyzeClip, GetModelInfo and CreateSpeakerProfile taking request bytes; responses are
+    parsed."""
 
     def __init__(self, channel: grpc.Channel) -> None:
         self.stream = channel.stream_stream(SERVICE + "StreamEmotions", request_serializer=None,
@@ -38,6 +39,8 @@ class RawClient:
                                         response_deserializer=pb.AnalyzeClipResponse.FromString)
         self.info = channel.unary_unary(SERVICE + "GetModelInfo", request_serializer=None,
                                         response_deserializer=pb.GetModelInfoResponse.FromString)
+        self.profile = channel.unary_unary(SERVICE + "CreateSpeakerProfile", request_serializer=None,
+                                           response_deserializer=pb.CreateSpeakerProfileResponse.FromString)
 
     def run_stream(self, messages: Iterable[bytes], timeout: float = 10, hold_open: bool = False) -> Outcome:
         """Send messages; with hold_open, keep the stream open (no half-close) until the call ends."""

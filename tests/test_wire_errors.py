@@ -85,6 +85,16 @@ def test_garbage_model_info_request(raw_client):
     assert err.value.code() == INVALID and "GetModelInfoRequest" in err.value.details()
 
 
+@pytest.mark.parametrize("data", [GARBAGE, b"\x12\x80", raw(pb.CreateSpeakerProfileRequest(encoded=b"junk" * 10))])
+def test_garbage_profile_request(raw_client, data):
+    """Checked before the model's calibration support: bytes that are not a request are the client's error."""
+    with pytest.raises(grpc.RpcError) as err:
+        raw_client.profile(data, timeout=10)
+    assert err.value.code() in (INVALID, grpc.StatusCode.FAILED_PRECONDITION)
+    if data is GARBAGE:
+        assert err.value.code() == INVALID and "CreateSpeakerProfileRequest" in err.value.details()
+
+
 def test_unexpected_reader_error_ends_the_stream_with_internal(server_factory, monkeypatch):
     """An error that is not the client's (a bug) still ends the stream at once, with a status, and frees it."""
     server = server_factory()
