@@ -131,8 +131,9 @@ def _babble(samples: np.ndarray, path: str, variant: Variant, rate: int, rng: np
     if not variant.babble_root:
         raise ValueError("babble variants need babble_root: a data root holding neutral clips")
     pool = rooms.pool_at(variant.babble_root, rate, variant.babble_corpora)
+    corpus = rooms.corpus_of(path)
     talkers = int(rng.integers(variant.babble_talkers[0], variant.babble_talkers[1] + 1))
-    return pool.babble(samples.size, talkers, rng, rooms.corpus_of(path))
+    return pool.babble(samples.size, min(talkers, pool.talkers_outside(corpus)), rng, corpus)
 
 
 def _room_variant(samples: np.ndarray, path: str, variant: Variant, rate: int,

@@ -96,10 +96,17 @@ class BabblePool:
             self._cache[i] = Talker(clip.corpus, clip.speaker, trim(load_file(clip.path, self.rate), self.rate))
         return self._cache[i]
 
+    def _others(self, corpus: str, speaker: str = "") -> list[int]:
+        return [i for i, c in enumerate(self._clips) if c.corpus != corpus and c.speaker != speaker]
+
+    def talkers_outside(self, corpus: str) -> int:
+        """How many clips babble for a clip of `corpus` can draw on."""
+        return len(self._others(corpus))
+
     def babble(self, n: int, talkers: int, rng: np.random.Generator, corpus: str, speaker: str = "") -> np.ndarray:
         """n samples of unit-power babble: `talkers` clips of corpora other than `corpus` (so never the
         clip's own speaker), each at unit power, tiled from a random offset, summed."""
-        allowed = [i for i, c in enumerate(self._clips) if c.corpus != corpus and c.speaker != speaker]
+        allowed = self._others(corpus, speaker)
         if len(allowed) < talkers:
             raise ValueError(f"babble needs {talkers} talkers outside {corpus!r}; the pool has {len(allowed)}")
         x = np.zeros(n)
