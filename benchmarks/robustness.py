@@ -32,6 +32,7 @@ from speechsense.server.config import EngineOptions
 from speechsense.server.engine import Engine
 from speechsense.server.metrics import ServerMetrics
 from speechsense.server.model import EmotionModel
+from speechsense.server.vad import SpeechDetector
 from speechsense.training import rooms
 from speechsense.training.corpora import Clip, default_data_root, ravdess_clip, scan_emodb
 from speechsense.training.splits import speaker_folds
@@ -117,6 +118,8 @@ class Scorer:
     def __init__(self, paths: list[Path], options: EngineOptions) -> None:
         self.paths = paths
         self.engines = [Engine(EmotionModel(p, options), options, ServerMetrics()) for p in paths]
+        for e in self.engines:  # every gate option applies, whichever of them the Engine passes on itself
+            e.detector = SpeechDetector.from_options(e.model.meta.feature_config.sample_rate, options)
         meta = self.engines[0].model.meta
         self.name = meta.model_name if len(paths) == 1 else f"{meta.model_name} x{len(paths)} folds"
         self.family, self.protocol = meta.model_family, meta.protocol
@@ -195,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="conditions to run (repeatable; default all)")
     p.add_argument("--set", choices=("ravdess", "emodb"), action="append", default=None, dest="sets")
     p.add_argument("--every", type=int, default=1, help="every k-th clip of each set (subsets while developing)")
+    p.add_argument("--gate", choices=("adaptive", "absolute"), default="adaptive",
+                   help="speech gate (absolute: the old fixed floor, min_speech_dbfs -50)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
@@ -204,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     conditions = args.condition or list(CONDITIONS)
     sets = {k: v for k, v in held_out_sets(root, args.every).items() if args.sets is None or k in args.sets}
     pool = rooms.BabblePool(rooms.neutral_clips(root), RATE)
-    options = EngineOptions()
+    options = EngineOptions() if args.gate == "adaptive" else EngineOptions(gate="absolute", min_speech_dbfs=-50.0)
     scorers = [Scorer([m], options) for m in models or ()]
     scorers += [Scorer([Path(pattern.format(k=k)) for k in range(5)], options) for pattern in args.fold_models]
     print(f"sets: {', '.join(f'{k} {len(v)} clips' for k, v in sets.items())}; models: "
@@ -226,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"models": [str(p) for s in scorers for p in s.paths], "seed": args.seed,
+                                         "gate": args.gate,
                                          "every": args.every, "babble_talkers": BABBLE_TALKERS,
                                          "sets": {k: len(v) for k, v in sets.items()}, "rows": rows}, indent=1))
     return 0
