@@ -7,7 +7,7 @@ over a -75 dBFS room floor) and each RAVDESS clip's own leading room tone tiled 
 20 dB louder. Each gate is run stateless (SpeechDetector, one window at a time, as the server does
 today) and with a stream's memory (SpeechGate, the windows of a condition as one stream).
     python benchmarks/gate_eval.py [--every 6] [--json runs/gate.json]
-Target (issue 27): speech at -20 dB >= 99% flagged speech, every noise-only condition <= 2%.
+Target: speech at -20 dB >= 99% flagged speech, every noise-only condition <= 2%.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ def test_the_old_gate_drops_speech_60_dbfs_rms_the_new_one_keeps_it(adaptive, ab
     x = speech_like(3.0, seed=5)
     soft = _gain(x, -60.0 - _rms_db(x))
     assert -61 < _rms_db(soft) < -59
-    assert not absolute.is_speech(soft)  # the failure the issue reported
+    assert not absolute.is_speech(soft)  # the old gate's failure
     assert adaptive.is_speech(soft)
 
 
@@ -125,7 +125,7 @@ def test_gate_options_validate_and_come_from_flags():
 
 @pytest.mark.corpus
 def test_real_clip_20_db_quieter_is_speech(adaptive, absolute):
-    """Real voices played 20 dB quieter (the issue's failure: 26 of 40 came back as no speech)."""
+    """Real voices played 20 dB quieter: the old gate called most of them no speech."""
     if not DATASETS.is_dir():
         pytest.skip(f"corpora not found at {DATASETS} (../shared/datasets relative to the repository)")
     files = sorted((DATASETS / "ravdess").glob("Actor_1[12]/*.flac"))[::3] + sorted(
