@@ -4,8 +4,9 @@ The adaptive gate (the default) calls a 30 ms frame speech when webrtcvad, fed t
 normal level, calls it voiced, and it stands margin_db above the window's noise floor (its 10th
 percentile frame level) and above min_dbfs (digital near-silence). A window is speech when at least
 `threshold` of its frames are, and at least min_periodic_frames of those are periodic (a pitch between
-62 and 400 Hz): a soft voice is speech at any level, while silence, steady noise (no frame clears the
-floor) and breath (no pitch) are not. SpeechGate adds a stream's memory: its floor over recent windows
+62 and 400 Hz in the voice's low band) in runs of 90 ms or more (a vowel): a soft voice is speech at any
+level, and so is speech in noise, while silence, steady noise (no frame clears the floor), breath (no
+pitch) and clicks over hum (too short) are not. SpeechGate adds a stream's memory: its floor over recent windows
 and its speech level, so a window filled with speech, or a breath far below the talker, is judged too.
 The absolute gate ("absolute", the old rule) is a fixed loudness floor: it calls a quiet microphone or a
 soft speaker silence (a clip played 20 dB quieter came back 26 times in 40 as no speech).
@@ -19,6 +20,7 @@ from collections import deque
 
 import numpy as np
 import webrtcvad
+from scipy import signal
 
 FRAME_SECONDS = 0.03
 VAD_RATES = (8000, 16000, 32000, 48000)
@@ -27,7 +29,8 @@ VAD_TARGET_DBFS = -20.0  # webrtcvad hears the window's loudest frame at this le
 VAD_MAX_GAIN_DB = 60.0  # ... raised by at most this much (16-bit near-silence is not speech)
 FLOOR_PERCENTILE = 10
 PITCH_HZ = (62.5, 400.0)
-PRE_EMPHASIS = 0.97
+PITCH_BAND_HZ = (80.0, 900.0)
+PITCH_RUN_FRAMES = 3
 GATE_MEMORY_WINDOWS = 10  # SpeechGate: windows its floor and level remember
 GATE_RANGE_DB = 40.0  # SpeechGate: frames this far below the stream's speech level are not its talker
 
@@ -48,6 +51,7 @@ class SpeechDetector:
         self._aggressiveness = aggressiveness
         self._frame = int(sample_rate * FRAME_SECONDS)
         self._lags = (int(sample_rate / PITCH_HZ[1]), int(sample_rate / PITCH_HZ[0]))
+        self._band = signal.butter(4, PITCH_BAND_HZ, btype="bandpass", fs=sample_rate, output="sos")
 
     @classmethod
     def from_options(cls, sample_rate: int, options) -> SpeechDetector:
@@ -72,11 +76,11 @@ class SpeechDetector:
     def frame_periodicity(self, samples: np.ndarray) -> np.ndarray:
         """Per whole frame: the normalised autocorrelation's peak over pitch lags (1 = perfectly periodic).
 
-        On the pre-emphasised signal, and only where the peak is a true peak inside the pitch range: noise
+        On the voice's low band (PITCH_BAND_HZ, where its first harmonics are and broadband noise has
+        little of its power), and only where the peak is a true peak inside the pitch range: noise
         weighted to low frequencies (brown, rumble) correlates at every short lag without a pitch."""
         n = samples.size // self._frame
-        x = np.asarray(samples[:n * self._frame], dtype=np.float64)
-        x = np.concatenate([x[:1], x[1:] - PRE_EMPHASIS * x[:-1]])
+        x = signal.sosfilt(self._band, np.asarray(samples[:n * self._frame], dtype=np.float64))
         frames = x.reshape(n, self._frame)
         frames -= frames.mean(axis=1, keepdims=True)
         size = 1 << int(np.ceil(np.log2(2 * self._frame)))
@@ -136,8 +140,14 @@ class SpeechDetector:
             return False
         if self.gate == "absolute" or self.min_periodic_frames == 0:
             return True
-        periodic = self.frame_periodicity(samples) >= self.periodicity
-        return int((periodic & flags).sum()) >= self.min_periodic_frames
+        voiced = (self.frame_periodicity(samples) >= self.periodicity) & flags
+        # only runs of PITCH_RUN_FRAMES or more count: a vowel lasts that long, a click over hum does not
+        k = PITCH_RUN_FRAMES
+        run = np.all([voiced[i:voiced.size - k + 1 + i] for i in range(k)], axis=0) if voiced.size >= k else []
+        in_run = np.zeros(voiced.size, dtype=bool)
+        for i in range(k):
+            in_run[i:i + len(run)] |= run
+        return int(in_run.sum()) >= self.min_periodic_frames
 
     def is_speech(self, samples: np.ndarray) -> bool:
         return self.decide(samples, self.speech_frames(samples))

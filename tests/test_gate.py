@@ -138,3 +138,13 @@ def test_real_clip_20_db_quieter_is_speech(adaptive, absolute):
     assert np.mean([absolute.is_speech(w) for w in windows]) < kept
     tones = [_gain(np.resize(load_file(f, RATE)[:4800], WINDOW), 20.0) for f in files[:20]]
     assert not any(adaptive.is_speech(t) for t in tones)  # each clip's own room tone, 20 dB louder
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_speech_in_noise_is_still_speech(adaptive, beta):
+    """Noise at 10 dB SNR raises the floor; the voice's pitch still shows in its low band."""
+    for seed in range(3):
+        x = speech_like(3.0, seed=seed) * 0.3
+        noise = _noise(beta, 0.0, seed + 10)
+        noisy = x + noise * np.sqrt(np.mean(x ** 2) / np.mean(noise ** 2) / 10)
+        assert adaptive.is_speech(noisy.astype(np.float32)), (beta, seed)
