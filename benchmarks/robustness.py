@@ -123,7 +123,13 @@ class Scorer:
         meta = self.engines[0].model.meta
         self.name = meta.model_name if len(paths) == 1 else f"{meta.model_name} x{len(paths)} folds"
         self.family, self.protocol = meta.model_family, meta.protocol
-        self.trained_on_ravdess_test = len(paths) == 1 and not meta.protocol.startswith("speaker")
+        # Per-fold models are speaker-independent on their own fold's actors only; one model that trained
+        # on RAVDESS at all has heard some of the 20 actors.
+        if len(paths) == 1:
+            self.trained_on_ravdess_test = "ravdess" in meta.training_data.lower()
+        else:
+            self.trained_on_ravdess_test = any(e.model.meta.protocol != f"speaker-fold{k}"
+                                               for k, e in enumerate(self.engines))
         self.trained_on_emodb = any("emodb" in e.model.meta.training_data.lower() for e in self.engines)
 
     def start(self) -> None:
