@@ -187,7 +187,7 @@ def table(rows: list[dict], conditions: list[str]) -> str:
         cells = [cond]
         for m, s, _ in cols:
             r = next(r for r in rows if r["model"] == m and r["set"] == s and r["condition"] == cond)
-            cells.append(f"{r['uar']:.3f} ({r['gated']:.0%} gated)" if r["gated"] else f"{r['uar']:.3f}")
+            cells.append(f"{r['uar']:.3f} ({r['gated']:.1%} gated)" if r["gated"] else f"{r['uar']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
