@@ -38,7 +38,7 @@ class EngineOptions:
     # floor and level; "absolute" is the old fixed loudness floor (min_speech_dbfs -50 was its setting).
     gate: str = "adaptive"
     min_speech_dbfs: float = -85.0  # frames quieter than this are never speech (adaptive: near-silence)
-    gate_margin_db: float = 10.0  # adaptive: a speech frame stands this far above the noise floor
+    gate_margin_db: float = 6.0  # adaptive: a speech frame stands this far above the noise floor
     gate_periodic_frames: int = 3  # adaptive: speech frames with a pitch a window needs (0: no pitch check)
     gate_periodicity: float = 0.6  # adaptive: normalised autocorrelation that counts as a pitch
     utterance_min_dbfs: float = -70.0  # utterance mode: 30 ms frames quieter than this are silence

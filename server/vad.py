@@ -39,7 +39,7 @@ class SpeechDetector:
     """Decides whether a window of float32 mono audio holds speech (stateless: one window at a time)."""
 
     def __init__(self, sample_rate: int, aggressiveness: int, threshold: float, min_dbfs: float,
-                 gate: str = "adaptive", margin_db: float = 10.0, min_periodic_frames: int = 3,
+                 gate: str = "adaptive", margin_db: float = 6.0, min_periodic_frames: int = 3,
                  periodicity: float = 0.6) -> None:
         if sample_rate not in VAD_RATES:
             raise ValueError(f"webrtcvad needs one of {VAD_RATES} Hz, the model runs at {sample_rate}")
