@@ -11,7 +11,10 @@ and its speech level, so a window filled with speech, or a breath far below the 
 The absolute gate ("absolute", the old rule) is a fixed loudness floor: it calls a quiet microphone or a
 soft speaker silence (a clip played 20 dB quieter came back 26 times in 40 as no speech).
 
-Measured by benchmarks/gate_eval.py (see its docstring for the figures).
+Measured by benchmarks/gate_eval.py (290 windows of RAVDESS and EmoDB speech): adaptive flags 100.0%,
+100.0% and 99.7% of them at 0, -20 and -30 dB gain, and at most 1.5% of noise-only windows (clips'
+own room tone; 0.0% of white, pink, brown noise at -70..-10 dBFS, hum and breath-like bursts); absolute
+(-50 dBFS) 96.6%, 45.2%, 28.6%, and up to 100% of loud noise.
 """
 
 from __future__ import annotations
