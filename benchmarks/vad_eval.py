@@ -1,4 +1,4 @@
-"""Speech detector calibration: recall on RAVDESS speech, false alarms on silence and steady noise.
+"""The absolute gate's calibration: recall on RAVDESS speech, false alarms on silence and steady noise.
 
     python benchmarks/vad_eval.py
 Speech: the first 3 s of every 6th RAVDESS clip. Silence: each clip's own first 0.5 s tiled to 3 s.
@@ -49,7 +49,7 @@ def main() -> None:
     print(f"{len(files)} speech windows, {len(files)} silent windows")
     for mode in (1, 2, 3):
         for threshold in (0.05, 0.1, 0.2):
-            d = SpeechDetector(RATE, mode, threshold, -50.0)
+            d = SpeechDetector(RATE, mode, threshold, -50.0, gate="absolute")  # the old gate; gate_eval.py: the new
             recall = np.mean([d.is_speech(w) for w in speech])
             false = np.mean([d.is_speech(w) for w in silence])
             noisy = {f"{k}{lv}": d.is_speech(at_dbfs(x, lv)) for k, x in noises.items() for lv in (-45, -35, -25)}

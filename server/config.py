@@ -32,9 +32,15 @@ class EngineOptions:
     # hybrid, flat-out AnalyzeClip measured 119 and 152 windows/s with 1, 149 and 137 with 2 (alternating
     # runs, one session): no clear gain, so 1.
     feature_threads: int = 1
-    speech_threshold: float = 0.1  # fraction of 30 ms frames that must be voiced (see vad.py)
+    speech_threshold: float = 0.1  # fraction of 30 ms frames that must be speech (see vad.py)
     vad_aggressiveness: int = 1  # webrtcvad mode 0..3
-    min_speech_dbfs: float = -50.0  # windows quieter than this are silence
+    # The speech gate (vad.py): "adaptive" judges frames against the window's (or stream's) own noise
+    # floor and level; "absolute" is the old fixed loudness floor (min_speech_dbfs -50 was its setting).
+    gate: str = "adaptive"
+    min_speech_dbfs: float = -85.0  # frames quieter than this are never speech (adaptive: near-silence)
+    gate_margin_db: float = 6.0  # adaptive: a speech frame stands this far above the noise floor
+    gate_periodic_frames: int = 3  # adaptive: speech frames with a pitch a window needs (0: no pitch check)
+    gate_periodicity: float = 0.6  # adaptive: normalised autocorrelation that counts as a pitch
     utterance_min_dbfs: float = -70.0  # utterance mode: 30 ms frames quieter than this are silence
     noise_reduction: bool = False  # spectral gating (noisereduce) on each window
 
@@ -55,6 +61,16 @@ class EngineOptions:
             raise OptionsError("utterance_min_dbfs must be in -100..0")
         if self.vad_aggressiveness not in (0, 1, 2, 3):
             raise OptionsError("vad_aggressiveness must be 0..3")
+        if self.gate not in ("adaptive", "absolute"):
+            raise OptionsError(f"gate must be adaptive|absolute, got {self.gate!r}")
+        if not -120 <= self.min_speech_dbfs <= 0:
+            raise OptionsError("min_speech_dbfs must be in -120..0")
+        if not 0 <= self.gate_margin_db <= 60:
+            raise OptionsError("gate_margin_db must be in 0..60")
+        if not 0 <= self.gate_periodic_frames <= 100:
+            raise OptionsError("gate_periodic_frames must be in 0..100")
+        if not 0 < self.gate_periodicity <= 1:
+            raise OptionsError("gate_periodicity must be in (0, 1]")
 
 
 @dataclass(frozen=True)

@@ -64,8 +64,7 @@ class Engine:
     def __init__(self, model: EmotionModel, options: EngineOptions, metrics: ServerMetrics) -> None:
         self.model, self.options, self.metrics = model, options, metrics
         cfg = model.meta.feature_config
-        self.detector = SpeechDetector(cfg.sample_rate, options.vad_aggressiveness,
-                                       options.speech_threshold, options.min_speech_dbfs)
+        self.detector = SpeechDetector.from_options(cfg.sample_rate, options)
         # The stages are the parallelism: BLAS threads of their own only contend with them.
         limit_blas_threads()
         self._prepare_pool = ThreadPoolExecutor(options.feature_workers, thread_name_prefix="prepare")

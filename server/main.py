@@ -38,7 +38,14 @@ ENGINE_FLAGS = [
     ("feature-threads", "feature_threads", int, "feature batches computed at once, one thread each"),
     ("speech-threshold", "speech_threshold", float, "fraction of voiced 30 ms frames that makes a window speech"),
     ("vad-aggressiveness", "vad_aggressiveness", int, "webrtcvad mode, 0 (least) to 3 (most aggressive)"),
+    ("gate", "gate", str, "speech gate: adaptive (to the input's own noise floor and level) or absolute (a fixed "
+     "loudness floor, --min-speech-dbfs -50)"),
     ("min-speech-dbfs", "min_speech_dbfs", float, "frames quieter than this (dBFS) never count as speech"),
+    ("gate-margin-db", "gate_margin_db", float, "adaptive gate: dB a speech frame stands above the noise floor"),
+    ("gate-periodic-frames", "gate_periodic_frames", int,
+     "adaptive gate: voiced frames with a pitch a window needs to be speech (0: no pitch check)"),
+    ("gate-periodicity", "gate_periodicity", float,
+     "adaptive gate: normalised autocorrelation (0..1] that counts as a pitch"),
     ("utterance-min-dbfs", "utterance_min_dbfs", float,
      "utterance mode: 30 ms frames quieter than this (dBFS) never count as speech"),
 ]

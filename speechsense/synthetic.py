@@ -24,7 +24,9 @@ def speech_like(seconds: float, rate: int = RATE, seed: int = 0) -> np.ndarray:
         r = np.exp(-np.pi * bw / rate)
         y = lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * formant / rate), r * r], y)
     syllable = 0.5 * (1 - np.cos(2 * np.pi * np.clip((t % 0.25) / 0.2, 0, 1)))  # 200 ms on, 50 ms off
-    y = y * syllable + 0.002 * rng.standard_normal(n)
+    # the noise comes after the resonators' output is scaled, so the syllables stand out of it by about
+    # 50 dB as speech does (the speech gate turns away steady noise, which this once mostly was)
+    y = y / np.max(np.abs(y)) * syllable + 0.002 * rng.standard_normal(n)
     return (0.5 * y / np.max(np.abs(y))).astype(np.float32)
 
 
@@ -32,7 +34,7 @@ def syllables(seconds: float, rate: int = RATE, seed: int = 0) -> np.ndarray:
     """speech_like's voice with its syllable envelope audible: the resonators' output is scaled up before
     the envelope and a faint noise (-66 dB) are applied, so the level swings like speech does.
 
-    (speech_like adds its noise before scaling, so its output is mostly steady white noise.)"""
+    (speech_like, which once added its noise before scaling, now does the same with its own seeding.)"""
     rng = np.random.default_rng(seed)
     n = int(seconds * rate)
     t = np.arange(n) / rate

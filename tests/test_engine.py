@@ -187,3 +187,9 @@ def test_two_feature_threads_score_every_window_as_alone(engine_factory):
             await engine.close()
 
     asyncio.run(run())
+
+
+def test_gate_options_reach_the_engines_detector(engine_factory):
+    engine = engine_factory(gate="absolute", gate_margin_db=9.0, gate_periodic_frames=5, gate_periodicity=0.7)
+    d = engine.detector
+    assert (d.gate, d.margin_db, d.min_periodic_frames, d.periodicity) == ("absolute", 9.0, 5, 0.7)
