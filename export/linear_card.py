@@ -45,12 +45,6 @@ def previous_model(reports_root: Path) -> list[str]:
         lines.append(f"- The MLP head it replaces (preset `{PREVIOUS_PRESET}`, on the same encoder): speaker 5-fold "
                      f"UAR {prev['uar_mean']:.3f} ± {prev['uar_std']:.3f} (every clip scored, enrolment clips "
                      "included).")
-    if ev:
-        spk, emo = ev["speaker"], ev.get("emodb", {})
-        lines.append(f"- The same protocol rerun by `benchmarks/calibration_eval.py` on this file ({ev['model']}; its "
-                     "int8 encoder run in other batches): speaker UAR uncalibrated "
-                     f"{_cell(spk['uncalibrated'])}, profile {_cell(spk['profile'])}; EmoDB uncalibrated "
-                     f"{_cell(emo.get('uncalibrated', 0))}, profile {_cell(emo.get('profile', 0))}.")
     for path, value in ev.get("compare", {}).items():
         lines.append(f"- `{Path(path).name}` as shipped, on the same EmoDB clips as the table: UAR {value:.3f} "
                      f"(`benchmarks/calibration_eval.py --compare`, `reports/{EVAL_REPORT}`).")

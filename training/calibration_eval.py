@@ -83,11 +83,22 @@ def _summary(folds: list[dict[str, float]]) -> dict:
                 "per_fold": [f[m] for f in folds]} for m in folds[0]}
 
 
+def _with_copies(stats: np.ndarray, copies: list[np.ndarray], rows: np.ndarray, y: np.ndarray, spk: np.ndarray,
+                 enrol: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Training rows plus each augmented copy of them; a copy's clips form their own speaker groups (a speaker
+    in that room), so the profile head centres them on that copy's enrolment clips."""
+    parts = [stats[rows], *(c[rows] for c in copies)]
+    speakers = [spk[rows], *(np.char.add(spk[rows], f"#{k}") for k in range(len(copies)))]
+    n = 1 + len(copies)
+    return np.concatenate(parts), np.tile(y[rows], n), np.concatenate(speakers), np.tile(enrol[rows], n)
+
+
 def evaluate(stats: np.ndarray, clips: list[Clip], emodb_stats: np.ndarray | None, emodb: list[Clip] | None,
-             rules: list[SessionRule], session_windows: int = 300, c: float = DEFAULT_C) -> dict:
+             rules: list[SessionRule], session_windows: int = 300, c: float = DEFAULT_C,
+             copies: list[np.ndarray] = ()) -> dict:
     """The whole table: speaker folds (RAVDESS actors 1-20, TESS always training) and EmoDB cross-corpus
     (heads trained on every RAVDESS + TESS clip), session rows for each candidate rule. stats are flattened
-    head inputs (n, d)."""
+    head inputs (n, d); copies, augmented versions of them that join training only."""
     named = {rule_name(r): r for r in rules}
     y = np.array([label_index(cl.label) for cl in clips])
     spk = np.array([cl.speaker for cl in clips])
@@ -96,13 +107,13 @@ def evaluate(stats: np.ndarray, clips: list[Clip], emodb_stats: np.ndarray | Non
     for fold in range(SPEAKER_FOLDS):
         split = make_split(clips, "speaker", fold)
         train, test = np.array(split.train + split.val), np.array(split.test)
-        heads = fit_heads(stats[train], y[train], spk[train], enrol[train], c)
+        heads = fit_heads(*_with_copies(stats, copies, train, y, spk, enrol), c)
         folds.append(score_speakers(heads.standardise(stats), y, spk, enrol, test, heads, named, session_windows,
                                     seed=fold))
     table = {"speaker": _summary(folds), "rules": {k: vars(r) for k, r in named.items()},
              "session_windows": session_windows, "C": c}
     if emodb_stats is not None:
-        heads = fit_heads(stats, y, spk, enrol, c)
+        heads = fit_heads(*_with_copies(stats, copies, np.arange(len(clips)), y, spk, enrol), c)
         ye = np.array([label_index(cl.label) for cl in emodb])
         se = np.array([cl.speaker for cl in emodb])
         table["emodb"] = score_speakers(heads.standardise(emodb_stats), ye, se, enrolment_mask(emodb),
@@ -126,13 +137,14 @@ def safe_rules(table: dict, max_loss: float = SAFE_MAX_LOSS) -> list[str]:
     return [n for n in table["rules"] if all(ok(table[part], n) for part in ("speaker", "emodb") if part in table)]
 
 
-def random_split_figures(stats: np.ndarray, clips: list[Clip], c: float = DEFAULT_C) -> tuple[Heads, dict]:
+def random_split_figures(stats: np.ndarray, clips: list[Clip], c: float = DEFAULT_C,
+                         copies: list[np.ndarray] = ()) -> tuple[Heads, dict]:
     """Heads trained on the `random` split's train + validation clips, and their test accuracy/UAR
     (uncalibrated: the random split shares speakers between train and test)."""
     y = np.array([label_index(cl.label) for cl in clips])
     spk = np.array([cl.speaker for cl in clips])
     split = make_split(clips, "random")
     train, test = np.array(split.train + split.val), np.array(split.test)
-    heads = fit_heads(stats[train], y[train], spk[train], enrolment_mask(clips)[train], c)
+    heads = fit_heads(*_with_copies(stats, copies, train, y, spk, enrolment_mask(clips)), c)
     pred = heads.logits(heads.standardise(stats[test])).argmax(axis=1)
     return heads, {"accuracy": float(np.mean(pred == y[test])), "uar": uar(y[test], pred), "n": int(len(test))}

@@ -86,10 +86,12 @@ def model_meta(model_path: Path) -> ModelMetadata:
 class HeadStats:
     """Head-input statistics of one model file for clip paths, cached under root."""
 
-    def __init__(self, model_path: Path, root: Path, threads: int = 2, batch: int = 16) -> None:
-        self.model_path = Path(model_path)
+    def __init__(self, model_path: Path, root: Path, threads: int = 2, batch: int = 16, variant=None) -> None:
+        """variant: an augmentation (training/augment.py) applied to each clip first; None for the clip itself."""
+        self.model_path, self.variant = Path(model_path), variant
         digest = hashlib.sha256(self.model_path.read_bytes()).hexdigest()[:16]
-        self.file = Path(root) / f"headstats-{digest}.npz"
+        suffix = "" if variant is None else "-" + hashlib.sha256(variant.key().encode()).hexdigest()[:12]
+        self.file = Path(root) / f"headstats-{digest}{suffix}.npz"
         self.config = model_meta(self.model_path).feature_config
         self.threads, self.batch = threads, batch
         self._session = None
@@ -116,6 +118,14 @@ class HeadStats:
         return np.concatenate([self._session.run(None, {name: feats[i:i + self.batch]})[0]
                                for i in range(0, len(feats), self.batch)])
 
+    def _audio(self, path: str) -> np.ndarray:
+        samples = load_file(path, self.config.sample_rate)
+        if self.variant is None:
+            return samples
+        from speechsense.training.augment import apply_variant
+
+        return apply_variant(samples, path, self.variant, self.config.sample_rate)
+
     def get(self, paths: list[str]) -> np.ndarray:
         """(n, layers, 2 x dim) for paths (one prepared window per clip), computing what is missing."""
         table = self._load()
@@ -123,7 +133,7 @@ class HeadStats:
         t0 = time.time()
         for start in range(0, len(todo), self.batch):
             chunk = todo[start:start + self.batch]
-            windows = np.stack([prepare_window(load_file(p, self.config.sample_rate), self.config) for p in chunk])
+            windows = np.stack([prepare_window(self._audio(p), self.config) for p in chunk])
             for p, s in zip(chunk, self.encode(windows), strict=True):
                 table[p] = s.astype(np.float32)
             done = start + len(chunk)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -43,15 +44,22 @@ def candidate_rules(preset: Preset) -> list[SessionRule]:
     return [SessionRule(preset.session_prior_windows, cap) for cap in caps]
 
 
+def _flat(preset: Preset, stats: np.ndarray) -> np.ndarray:
+    stats = stats[:, : preset.depth + 1] if preset.depth else stats
+    return stats.reshape(len(stats), -1).astype(np.float64)
+
+
 def load_stats(preset: Preset, data_root: Path, cache: Path, threads: int = 2):
-    """(clips, flattened stats, EmoDB clips, their stats) from the preset's model file."""
+    """(clips, flattened stats, EmoDB clips, their stats, augmented copies of the clips' stats) from the
+    preset's model file; babble for room copies is drawn from data_root."""
     clips = load_manifest(data_root, cache / "manifest.json").clips
     emodb = scan_emodb(data_root).clips
-    store = HeadStats(stats_source(preset), cache / "headstats", threads)
-    both = store.get([c.path for c in clips] + [c.path for c in emodb])
-    both = both[:, : preset.depth + 1] if preset.depth else both
-    flat = both.reshape(len(both), -1).astype(np.float64)
-    return clips, flat[: len(clips)], emodb, flat[len(clips):]
+    source = stats_source(preset)
+    both = _flat(preset, HeadStats(source, cache / "headstats", threads).get([c.path for c in clips + emodb]))
+    augment = replace(preset.augment, babble_root=str(data_root)) if preset.augment.room_copies else preset.augment
+    copies = [_flat(preset, HeadStats(source, cache / "headstats", threads, variant=v).get([c.path for c in clips]))
+              for v in augment.variants()]
+    return clips, both[: len(clips)], emodb, both[len(clips):], copies
 
 
 def run_linear(preset: Preset, out: Path, data_root: Path, cache: Path, reports: Path | None = None,
@@ -61,16 +69,16 @@ def run_linear(preset: Preset, out: Path, data_root: Path, cache: Path, reports:
     if (out / "metrics.json").exists():
         print(f"{out} is complete; metrics.json kept (delete the folder to retrain)", flush=True)
         return json.loads((out / "metrics.json").read_text())
-    clips, x, emodb, xe = load_stats(preset, data_root, cache, threads)
+    clips, x, emodb, xe, copies = load_stats(preset, data_root, cache, threads)
     rules = candidate_rules(preset)
-    table = evaluate(x, clips, xe, emodb, rules, SESSION_WINDOWS, preset.linear_c)
+    table = evaluate(x, clips, xe, emodb, rules, SESSION_WINDOWS, preset.linear_c, copies)
     table["safe_rules"] = safe_rules(table)
     if preset.session_max_weight:
         chosen = rule_name(SessionRule(preset.session_prior_windows, preset.session_max_weight))
         if chosen not in table["safe_rules"]:
             raise SystemExit(f"preset {preset.name}: its session rule {chosen} is not safe by measurement "
                              f"(safe: {table['safe_rules'] or 'none'}); set session_max_weight to 0 or a safe cap")
-    heads, rnd = random_split_figures(x, clips, preset.linear_c)
+    heads, rnd = random_split_figures(x, clips, preset.linear_c, copies)
     np.savez(out / "heads.npz", mean=heads.mean, std=heads.std, w_u=heads.w_u, b_u=heads.b_u, w_c=heads.w_c,
              b_c=heads.b_c)
     metrics = {"preset": preset.name, "family": "encoder", "head": "linear", "protocol": "calibration",

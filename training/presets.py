@@ -309,6 +309,38 @@ WHISPER_BASE4_LINEAR = replace(
 )
 
 
+# The same heads trained on two more copies of every training clip: white noise at 15-30 dB SNR, and a room
+# (reverb, babble of the other corpus's neutral talkers or coloured noise, phone line, gain; EmoDB never in it).
+WHISPER_BASE4_LINEAR_ROOMS = replace(
+    WHISPER_BASE4_LINEAR,
+    name="whisper-base4-linear-rooms",
+    description="The int8 Whisper base encoder (frozen, first 4 of 6 blocks) of speechsense-encoder 1.0.0, its 5 "
+                "hidden states mean + std pooled over 3 s, exactly as that file computes them; per-unit "
+                "standardisation on the training clips; two multinomial logistic heads (L2, C = 0.05): a population "
+                "head, and a profile head trained on each speaker's statistics minus their enrolment baseline. "
+                "Training clips clean plus one white-noise copy (15-30 dB SNR) and one room copy (reverb RT60 "
+                "0.2-1.0 s, babble of RAVDESS/TESS neutral talkers of the other corpus or coloured noise at 0-30 dB, "
+                "phone line, gain -30..+6 dB); a copy's clips are centred on that copy's enrolment clips.",
+    augment=AugmentConfig(noise_copies=1, snr_db=(15.0, 30.0), room_copies=1, babble_corpora=("ravdess", "tess")),
+)
+
+
+# The heads trained on one more copy of every training clip, white noise at 15-30 dB SNR (1.0.0's head had it).
+WHISPER_BASE4_LINEAR_NOISY = replace(
+    WHISPER_BASE4_LINEAR,
+    name="whisper-base4-linear-noisy",
+    description="The int8 Whisper base encoder (frozen, first 4 of 6 blocks) of speechsense-encoder 1.0.0, its 5 "
+                "hidden states mean + std pooled over 3 s, exactly as that file computes them; per-unit "
+                "standardisation on the training clips; two multinomial logistic heads (L2, C = 0.05): a population "
+                "head, and a profile head trained on each speaker's statistics minus their enrolment baseline. "
+                "Training clips clean plus one white-noise copy at 15-30 dB SNR; a copy's clips are centred on that "
+                "copy's enrolment clips. Session calibration offered at the one rule measured safe: a prior of 40 "
+                "windows, the baseline's weight capped at 0.1.",
+    augment=AugmentConfig(noise_copies=1, snr_db=(15.0, 30.0)),
+    session_max_weight=0.1,
+)
+
+
 def with_emodb(preset: Preset, description: str) -> Preset:
     """The same recipe with EmoDB's speakers added to training (named <preset>-emodb), described in full."""
     return replace(preset, name=f"{preset.name}-emodb", description=description, extra_corpora=("emodb",))
@@ -365,7 +397,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (STUDY, IMPROVED, IMPROVED_MFCC
                                                   IMPROVED_NOISY, IMPROVED_MIX_NOISY, WHISPER_BASE_HEAD,
                                                   WHISPER_BASE4_HEAD, WHISPER_BASE_HEAD_EMODB, WHISPER_TINY_HEAD,
                                                   WHISPER_TINY_HEAD_EMODB, WHISPER_BASE4_HEAD_EMODB,
-                                                  WHISPER_BASE4_LINEAR)}
+                                                  WHISPER_BASE4_LINEAR, WHISPER_BASE4_LINEAR_ROOMS,
+                                                  WHISPER_BASE4_LINEAR_NOISY)}
 
 
 def get_preset(name: str) -> Preset:
