@@ -72,6 +72,13 @@ def _layer_weights(m: dict) -> str:
     return ", ".join(f"{i}: {x:.2f}" for i, x in enumerate(w))
 
 
+def licence_section(metadata) -> list[str]:
+    """The encoder cards' data and licence lines (the corpora's terms; the encoder's own weights are MIT)."""
+    return ["## Data and licences", "", f"- {metadata.training_data}.",
+            "- The model inherits the corpora's **non-commercial terms** (RAVDESS CC BY-NC-SA 4.0, TESS CC BY-NC-ND "
+            "4.0); the encoder weights themselves are MIT."]
+
+
 def render_encoder_card(run: Path, report: dict, metadata, reports_root: Path, commands: list[str]) -> str:
     """The encoder model card's Markdown text."""
     m = json.loads((run / "metrics.json").read_text())
@@ -89,11 +96,7 @@ def render_encoder_card(run: Path, report: dict, metadata, reports_root: Path, c
         "the server's shared feature code; output `probabilities`: (batch, 8) in the order "
         f"{', '.join(metadata.labels)}. {report['parameters']:,} parameters in all.",
         "",
-        "## Data and licences",
-        "",
-        f"- {metadata.training_data}.",
-        "- The model inherits the corpora's **non-commercial terms** (RAVDESS CC BY-NC-SA 4.0, TESS CC BY-NC-ND "
-        "4.0); the encoder weights themselves are MIT.",
+        *licence_section(metadata),
         "",
         "## Features and training",
         "",

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from speechsense.export.card import REFERENCES, _load, _pct, references
+from speechsense.export.encoder_card import licence_section
 from speechsense.training.calibration_eval import SAFE_MAX_LOSS
 
 ROWS = (("uncalibrated", "uncalibrated"), ("profile", "with a speaker profile (enrolment)"))
@@ -74,11 +75,7 @@ def render_linear_card(run: Path, report: dict, metadata, reports_root: Path, co
         "statistics a profile is the mean of. The encoder and its statistics are those of "
         f"{report['source']}, unchanged (int8 matrix products).",
         "",
-        "## Data and licences",
-        "",
-        f"- {metadata.training_data}.",
-        "- The model inherits the corpora's **non-commercial terms** (RAVDESS CC BY-NC-SA 4.0, TESS CC BY-NC-ND "
-        "4.0); the encoder weights themselves are MIT.",
+        *licence_section(metadata),
         "",
         "## Heads and protocol",
         "",

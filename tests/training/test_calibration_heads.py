@@ -10,7 +10,7 @@ import pytest
 
 from speechsense.export.calibrated import LinearHeads, build_calibrated
 from speechsense.models import bundled_model
-from speechsense.training.calibration import enrolment_mask, fit_heads, speaker_means, uar
+from speechsense.training.calibration import enrolment_mask, fit_heads
 from speechsense.training.calibration_eval import SessionRule, score_speakers, session_predictions
 from speechsense.training.corpora import Clip
 from speechsense.training.headstats import find_head_input, model_meta
@@ -112,5 +112,3 @@ def test_session_predictions_are_causal():
     part = session_predictions(z[:20], heads, rule)
     np.testing.assert_allclose(full[:20], part)  # later windows never change earlier readings
     np.testing.assert_allclose(full[0], heads.logits(z[:1])[0])  # the first window is read uncalibrated
-    assert uar(y[:50], full.argmax(1)) >= 0
-    assert speaker_means(z, spk[:50], np.ones(50, bool)).shape == z.shape
