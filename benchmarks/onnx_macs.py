@@ -67,11 +67,12 @@ def count_macs(path: Path) -> dict:
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep the nodes as written
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    window = np.zeros([1] + [d if isinstance(d, int) else 1 for d in inp.shape[1:]], np.float32)
+    # One window of zeros for every input (a calibrated file's baseline inputs too).
+    feeds = {i.name: np.zeros([1] + [d if isinstance(d, int) else 1 for d in i.shape[1:]], np.float32)
+             for i in sess.get_inputs()}
     names = [o.name for o in sess.get_outputs()]
-    seen = dict(zip(names, (v.shape for v in sess.run(names, {inp.name: window})), strict=True))
-    seen[inp.name] = window.shape
+    seen = dict(zip(names, (v.shape for v in sess.run(names, feeds)), strict=True))
+    seen |= {name: value.shape for name, value in feeds.items()}
     totals = {"float_macs": 0, "int8_macs": 0, "by_op": {}}
     for n in nodes:
         shapes = [initializers.get(i) or seen.get(i) if i else None for i in n.input]

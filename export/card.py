@@ -187,7 +187,7 @@ def _intro(metadata, m: dict, preset: dict, params: int) -> list[str]:
     return [
         f"# {metadata.model_name} {metadata.model_version}: speech emotion recognition (8 classes)",
         "",
-        f"{_architecture(m, params)} served by ONNX Runtime. Input `features`: standardised per-frame "
+        f"{_architecture(m, params)} served by ONNX Runtime. {input_phrase(metadata)}: standardised per-frame "
         "features, shape (batch, "
         f"{cfg.frames}, {cfg.n_features}); output `probabilities`: (batch, 8) in the order "
         f"{', '.join(metadata.labels)}. Standardisation statistics, the feature config, labels and the "
@@ -344,11 +344,69 @@ LIMITS = [
 ]
 
 
+def input_phrase(metadata) -> str:
+    """How the card names the graph's first input: the features, or the waveform they are computed from."""
+    cfg = metadata.feature_config
+    if metadata.model_input == "waveform":
+        return (f"Input `waveform`: one prepared window of PCM, shape (batch, {cfg.window_samples}), from which the "
+                "graph computes its feature input")
+    return "Input `features`"
+
+
+def waveform_section(metadata, reports_root: Path) -> list[str]:
+    """A waveform file's front-end and its parity with the Python front-end (export/waveform.py's report)."""
+    if metadata.model_input != "waveform":
+        return []
+    from speechsense.export.waveform import waveform_report
+
+    par = json.loads(waveform_report(reports_root, metadata.model_name).read_text())
+    return [
+        "", "## Waveform input", "",
+        "The feature front-end runs inside the graph (framing, window, DFT as a convolution, mel filterbank, log and "
+        "the rest of the feature recipe above, then the standardisation), so the file scores audio with ONNX Runtime "
+        f"alone (`examples/score_wav.py`). Done outside it: {metadata_preparation(metadata)}.",
+        "",
+        f"Parity with the Python front-end (`speechsense.features`) on {par['windows']} real windows (the `random` "
+        "test clips and EmoDB, one window each): features within "
+        f"{par['feature_max_diff_of_range']:.1e} of each feature's range (worst `{par['feature_worst_column']}`; "
+        f"p99.9 within {par['feature_p999_diff_of_range']:.1e}); probabilities against the feature-input file "
+        f"{par['source']} in batches of {par['batch']}: max |diff| {par['probability_max_abs_diff']:.1e}, argmax "
+        f"changes: {par['argmax_changes']}{_own_noise(par)}. {_set_scores(par)} "
+        f"(`reports/{waveform_report(Path(), metadata.model_name)}`).",
+    ]
+
+
+def _own_noise(par: dict) -> str:
+    own = par.get("source_batch1_vs_batch")
+    if not own:
+        return ""
+    return (f", against the int8 source's own difference between batch 1 and batch {par['batch']} (one activation "
+            f"scale per call) of max |diff| {own['probability_max_abs_diff']:.2f}, {own['argmax_changes']} argmax "
+            "changes")
+
+
+def _set_scores(par: dict) -> str:
+    names = {"random_test": "`random` test clips", "emodb": "EmoDB (argmax over its 6 emotions)"}
+    parts = []
+    for name, both in par["sets"].items():
+        old, new = both["source"], both["waveform"]
+        parts.append(f"{names.get(name, name)}: accuracy {_pct(old['accuracy'])} / {_pct(new['accuracy'])}, UAR "
+                     f"{old['uar']:.3f} / {new['uar']:.3f} ({new['n']} windows)")
+    return "Source / waveform file, one window per clip, population head: " + "; ".join(parts)
+
+
+def metadata_preparation(metadata) -> str:
+    from speechsense.modelmeta import waveform_preparation
+
+    return waveform_preparation(metadata.feature_config)
+
+
 def render(run: Path, report: dict, metadata, reports_root: Path, commands: list[str]) -> str:
     """The card's Markdown text."""
     m = json.loads((run / "metrics.json").read_text())
     preset = json.loads((run / "preset.json").read_text())
     text = [*_intro(metadata, m, preset, report["parameters"]), *_results(report, reports_root),
-            *_export_section(report), *_noise_section(run), "", "## Known limits", "", *LIMITS,
+            *_export_section(report), *waveform_section(metadata, reports_root), *_noise_section(run), "",
+            "## Known limits", "", *LIMITS,
             "", "## Reproduce", "", "```", *commands, "```", ""]
     return "\n".join(text)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from speechsense.export.card import REFERENCES, _load, _pct, references
+from speechsense.export.card import REFERENCES, _load, _pct, references, waveform_section
 from speechsense.export.encoder_card import licence_section
 from speechsense.training.calibration_eval import SAFE_MAX_LOSS
 
@@ -67,7 +67,10 @@ def render_linear_card(run: Path, report: dict, metadata, reports_root: Path, co
         "speaker calibration",
         "",
         f"A pretrained speech encoder, {metadata.encoder_name} ({metadata.encoder_license}), frozen, with two linear "
-        "heads, in one ONNX graph served by ONNX Runtime. Inputs: `features`, Whisper's log-mel (batch, "
+        "heads, in one ONNX graph served by ONNX Runtime. Inputs: "
+        + (f"`waveform`, one prepared window of PCM (batch, {cfg.window_samples}), from which the graph computes "
+           if metadata.model_input == "waveform" else "`features`, ")
+        + "Whisper's log-mel (batch, "
         f"{cfg.frames}, {cfg.n_features}), {cfg.window_seconds:g} s at {cfg.sample_rate} Hz; `baseline` (batch, "
         f"{report['calibration_size']}), a speaker's mean head input (zeros: none); `profile_head` (batch, 1), 1 "
         "where the profile head reads the row. Outputs: `probabilities` (batch, 8) in the order "
@@ -105,6 +108,7 @@ def render_linear_card(run: Path, report: dict, metadata, reports_root: Path, co
         f"{par['argmax_mismatches']} argmax changes. Comparison figures and their sources: `reports/{REFERENCES}`.",
         "",
         *previous_model(reports_root),
+        *waveform_section(metadata, reports_root),
         "",
         "## Known limits",
         "",

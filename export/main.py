@@ -86,6 +86,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--source", type=Path, default=None,
                    help="with --linear-run: the encoder model file the run's statistics came from (default: the "
                         "preset's stats_model)")
+    p.add_argument("--waveform", type=Path, default=None, metavar="SOURCE",
+                   help="re-export the feature-input model file SOURCE with its front-end inside the graph "
+                        "(input 'waveform': prepared PCM windows) to --out, parity-checked on 400 real windows "
+                        "against the Python front-end; its card (--card) is rewritten with the figures")
     args = p.parse_args(argv)
     if args.ship_int8 and not args.quantize:
         p.error("--ship-int8 needs --quantize")
@@ -199,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.linear_run is not None:
         return main_linear(args, argv)
+    if args.waveform is not None:
+        from speechsense.export.waveform_main import main_waveform
+
+        return main_waveform(args, sys.argv[1:] if argv is None else argv)
     from speechsense.training.loop import limit_threads
 
     limit_threads(2)

@@ -118,7 +118,10 @@ def resolve(mode: int, profile: pb.SpeakerProfile | None, model) -> Calibrator:
 def check_profile(profile: pb.SpeakerProfile, model) -> np.ndarray:
     """A profile's baseline as float32 after every check; it is untrusted input."""
     meta = model.meta
-    if (profile.model_name, profile.model_version) != (meta.model_name, meta.model_version):
+    # A re-export that computes the same head inputs (a waveform file of the same weights) lists the versions
+    # whose profiles it reads in its metadata.
+    versions = {meta.model_version, *meta.calibration.get("profile_versions", [])}
+    if profile.model_name != meta.model_name or profile.model_version not in versions:
         raise CalibrationUnavailable(
             f"the profile was made for model {profile.model_name!r} {profile.model_version!r}, the server runs "
             f"{meta.model_name!r} {meta.model_version!r}: enrol again with CreateSpeakerProfile")

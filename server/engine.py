@@ -8,6 +8,8 @@
    go through ONNX Runtime in one call.
 Stages 2 and 3 overlap (the next batch is featurised while this one is scored), and each takes
 what queued up while it was busy, so batches grow with load without waiting for it.
+A waveform model (the front-end inside its graph) has no stage 2: prepared windows go straight to
+inference, one ONNX Runtime call per batch with the GIL released and every core.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speechsense.features import compute_features, prepare_window
+from speechsense.features import prepare_window
 from speechsense.frontend import limit_blas_threads
 from speechsense.server.config import EngineOptions
 from speechsense.server.metrics import ServerMetrics
@@ -76,8 +78,9 @@ class Engine:
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._feature_loop(), name=f"feature-batcher-{i}")
-                       for i in range(self.options.feature_threads)]
+        self._tasks = [] if self.model.takes_waveform else [
+            asyncio.create_task(self._feature_loop(), name=f"feature-batcher-{i}")
+            for i in range(self.options.feature_threads)]
         self._tasks.append(asyncio.create_task(self._inference_loop(), name="inference-batcher"))
 
     async def close(self) -> None:
@@ -105,7 +108,13 @@ class Engine:
     def _choose_threads(self, noise: np.ndarray, batch: int = 8) -> None:
         """Auto threads: the feature and inference stages run side by side on their own threads, so
         inference gets every core only when it costs far more per window than features do (an
-        encoder model: 6-13x here; the hybrid: 0.4x, where a second inference thread measured slower)."""
+        encoder model: 6-13x here; the hybrid: 0.4x, where a second inference thread measured slower),
+        or when the features are inside its graph (a waveform model: no feature stage to share with)."""
+        if self.model.takes_waveform:
+            self.model.use_threads(os.cpu_count() or 1)
+            self.model.warm_up(self.options.max_batch)
+            log.info("intra-op threads auto: waveform model -> %d thread(s)", self.model.intra_op_threads)
+            return
         prepared = [self._prepare_ungated(noise, noise.size)] * batch
         t0 = time.perf_counter()
         feats = self._features_of(prepared)
@@ -133,7 +142,8 @@ class Engine:
         if prepared is None:
             return Scored(None)
         future = asyncio.get_running_loop().create_future()
-        self._prepared.put_nowait((prepared, baseline, future))
+        queue = self._featurised if self.model.takes_waveform else self._prepared
+        queue.put_nowait((prepared, baseline, future))
         return Scored(*await future)
 
     async def rescore(self, scored: list[Scored], baseline: np.ndarray) -> list[Scored]:
@@ -162,9 +172,8 @@ class Engine:
         return prepare_window(samples, cfg)
 
     def _features_of(self, prepared: list[np.ndarray]) -> np.ndarray:
-        """Standardised features of a batch of prepared windows (the feature thread's work)."""
-        meta = self.model.meta
-        return meta.normalizer.apply(compute_features(np.stack(prepared), meta.feature_config))
+        """The model's input for a batch of prepared windows (the feature thread's work)."""
+        return self.model.inputs_of(np.stack(prepared))
 
     def _predict(self, items: list[tuple[np.ndarray, Baseline | None]]) -> list[tuple]:
         """(probabilities, head input) per window; rows without a baseline get zeros (uncalibrated)."""
@@ -195,9 +204,10 @@ class Engine:
 
     async def _inference_loop(self) -> None:
         """Stage 3: score what is featurised as one ONNX Runtime call, without waiting for more (the
-        feature stage already waited, up to max_wait_ms)."""
+        feature stage already waited, up to max_wait_ms; a waveform model's inference waits instead)."""
+        wait_ms = self.options.max_wait_ms if self.model.takes_waveform else 0.0
         while True:
-            live = await self._next_batch(self._featurised, 0.0)
+            live = await self._next_batch(self._featurised, wait_ms)
             self.metrics.batch_size.observe(len(live))
             probs = await self._run_batch(self._inference, self._predict, [(f, b) for f, b, _ in live], live)
             for (_, _, fut), p in zip(live, probs if probs is not None else (), strict=False):

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from speechsense.features import compute_features
 from speechsense.modelmeta import ModelMetadata, ModelMetadataError
 from speechsense.server.config import EngineOptions
 
@@ -28,7 +29,8 @@ CALIBRATION_INPUTS = [BASELINE_INPUT, PROFILE_HEAD_INPUT]
 
 
 class EmotionModel:
-    """An ONNX emotion classifier: (batch, frames, features) standardised features -> label probabilities.
+    """An ONNX emotion classifier: its first input (standardised features (batch, frames, features), or for a
+    waveform file the prepared windows (batch, samples), see inputs_of) -> label probabilities.
 
     A calibrated file also takes a speaker baseline (zeros for none) and which head reads it (the profile
     head, or the population head), and returns its head input, the per-window vector a baseline is made of;
@@ -86,7 +88,14 @@ class EmotionModel:
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
         cfg = self.meta.feature_config
         shape = inputs[0].shape
-        if len(shape) != 3 or shape[1] not in (cfg.frames, None) or shape[2] not in (cfg.n_features, None):
+        if self.takes_waveform:
+            if len(shape) != 2 or shape[1] not in (cfg.window_samples, None):
+                raise ModelLoadError(f"{self.path}: a waveform model's input must be (batch, {cfg.window_samples}), "
+                                     f"got {shape}")
+        elif len(shape) == 2:
+            raise ModelLoadError(f"{self.path}: its input {shape} is a waveform but its metadata says features: "
+                                 "re-export it with `speechsense-export --waveform FEATURE_MODEL --out FILE`")
+        elif len(shape) != 3 or shape[1] not in (cfg.frames, None) or shape[2] not in (cfg.n_features, None):
             raise ModelLoadError(f"{self.path}: input shape {shape} does not match the feature config "
                                  f"(batch, {cfg.frames}, {cfg.n_features})")
 
@@ -94,8 +103,21 @@ class EmotionModel:
     def labels(self) -> tuple[str, ...]:
         return self.meta.labels
 
+    @property
+    def takes_waveform(self) -> bool:
+        """Whether the front-end is inside the graph (export/waveform.py): one call scores prepared windows."""
+        return self.meta.model_input == "waveform"
+
+    def inputs_of(self, prepared: np.ndarray) -> np.ndarray:
+        """The graph's first input for prepared windows (n, window_samples): the windows themselves for a
+        waveform file, else the Python front-end's standardised features."""
+        prepared = np.asarray(prepared, dtype=np.float32)
+        if self.takes_waveform:
+            return prepared
+        return self.meta.normalizer.apply(compute_features(prepared, self.meta.feature_config))
+
     def predict(self, features: np.ndarray) -> np.ndarray:
-        """Standardised features (n, frames, n_features) -> probabilities (n, labels), float32."""
+        """The graph's first input (see inputs_of) -> probabilities (n, labels), float32."""
         return self.predict_calibrated(features)[0]
 
     def predict_calibrated(self, features: np.ndarray, baselines: np.ndarray | None = None,
@@ -140,8 +162,9 @@ class EmotionModel:
         """Run small and the largest batches once: the first real request pays no lazy initialisation, and
         ONNX Runtime's memory arena reaches its working size before serving instead of during it."""
         cfg = self.meta.feature_config
+        shape = (cfg.window_samples,) if self.takes_waveform else (cfg.frames, cfg.n_features)
         for n in sorted({1, 4, max_batch}):
-            self.predict(np.zeros((n, cfg.frames, cfg.n_features), dtype=np.float32))
+            self.predict(np.zeros((n, *shape), dtype=np.float32))
         if self.calibration_size:
             zeros = np.zeros((1, self.calibration_size), np.float32)
             self.rescore(zeros, zeros)

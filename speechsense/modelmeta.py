@@ -16,6 +16,9 @@ from speechsense.labels import LABELS
 
 FORMAT_VERSION = "1"
 MODEL_FAMILIES = ("hybrid", "encoder")
+# What the graph's first input takes: the standardised feature matrix (batch, frames, features), or the
+# prepared window itself (batch, window_samples), the front-end inside the graph (export/waveform.py).
+MODEL_INPUTS = ("features", "waveform")
 REQUIRED_METRICS = {
     "random": ("accuracy", "uar"),
     "speaker": ("uar_mean", "uar_std", "accuracy_mean"),
@@ -45,6 +48,7 @@ class ModelMetadata:
     # Calibrated files (export/calibrated.py): the measured rule of session calibration, e.g.
     # {"session": {"prior_windows": 40, "max_weight": 0.5}}; no "session" key: that mode is not offered.
     calibration: dict = field(default_factory=dict)
+    model_input: str = "features"
 
     def to_props(self) -> dict[str, str]:
         """String key/value pairs for onnx.ModelProto.metadata_props."""
@@ -66,6 +70,9 @@ class ModelMetadata:
             "encoder_name": self.encoder_name,
             "encoder_license": self.encoder_license,
             **({"calibration": json.dumps(self.calibration, sort_keys=True)} if self.calibration else {}),
+            # Written only for waveform files, so feature-input files' metadata stays as it was.
+            **({"model_input": self.model_input, "waveform_preparation": waveform_preparation(self.feature_config)}
+               if self.model_input != "features" else {}),
         }
 
     @classmethod
@@ -94,9 +101,26 @@ class ModelMetadata:
         if family not in MODEL_FAMILIES:
             raise ModelMetadataError(f"{source}: model_family must be one of {', '.join(MODEL_FAMILIES)}, "
                                      f"got {family!r}")
+        model_input = props.get("model_input", "features")
+        if model_input not in MODEL_INPUTS:
+            raise ModelMetadataError(f"{source}: model_input must be one of {', '.join(MODEL_INPUTS)}, "
+                                     f"got {model_input!r}")
         return cls(labels, config, normalizer, props["model_name"], props["model_version"],
                    props["training_preset"], props["training_data"], props["protocol"], metrics, hop,
-                   family, props.get("encoder_name", ""), props.get("encoder_license", ""), calibration)
+                   family, props.get("encoder_name", ""), props.get("encoder_license", ""), calibration,
+                   model_input)
+
+
+def waveform_preparation(config: FeatureConfig) -> str:
+    """What a caller does to audio before a waveform file's graph (features.prepare_window), in words."""
+    steps = [f"mono float32 PCM at {config.sample_rate} Hz, one window of {config.window_samples} samples"]
+    if config.peak_normalize:
+        steps.append("divided by its peak absolute value (when above 1e-6)")
+    if config.trim_silence:
+        steps.append(f"leading and trailing silence trimmed as librosa.effects.trim(top_db={config.trim_top_db:g}, "
+                     f"frame_length={config.n_fft}, hop_length={config.hop_length})")
+    steps.append(f"then zero-padded or cut to {config.window_samples} samples")
+    return "; ".join(steps)
 
 
 def validate_metrics(metrics: dict) -> None:

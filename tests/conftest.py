@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import grpc
@@ -106,3 +107,21 @@ def bundled_server():
     handle = ServerHandle(ServerOptions(model_path=bundled_model(), host="127.0.0.1", port=0))
     yield handle
     handle.stop()
+
+
+@pytest.fixture(scope="session")
+def example_python(tmp_path_factory) -> Path:
+    """A venv holding only numpy, soundfile and onnxruntime (the versions installed here) and their dependencies, for
+    examples/score_wav.py; skips when pip cannot reach a package index."""
+    import subprocess
+    import venv
+
+    folder = tmp_path_factory.mktemp("example-venv")
+    venv.create(folder, with_pip=True)
+    python = folder / "bin" / "python"
+    wanted = [f"{name}=={version(name)}" for name in ("numpy", "soundfile", "onnxruntime")]
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *wanted],
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        pytest.skip(f"could not install {wanted} into a fresh venv: {done.stderr.strip()[-300:]}")
+    return python

@@ -51,3 +51,27 @@ def test_examples_are_recognised(bundled_stub, clip):
     for w in reply.windows:
         assert sum(s.score for s in w.scores) == pytest.approx(1.0, abs=1e-4)
     assert reply.summary.dominant_label == RAVDESS_EMOTIONS[clip.name.split("-")[2]]
+
+
+@pytest.mark.parametrize("clip", EXAMPLES, ids=lambda p: p.name)
+def test_the_self_contained_example_names_what_the_server_names(bundled_stub, example_python, clip):
+    """examples/score_wav.py, run where only numpy, soundfile and onnxruntime are installed, prints the
+    server's top label for the same clip and file."""
+    import subprocess
+
+    family, stub = bundled_stub
+    script = Path(__file__).resolve().parent.parent / "examples" / "score_wav.py"
+    done = subprocess.run([str(example_python), str(script), str(bundled_model(family)), str(clip)],
+                          capture_output=True, text=True, timeout=120, cwd=example_python.parent)
+    assert done.returncode == 0, done.stderr
+    reply = stub.AnalyzeClip(pb.AnalyzeClipRequest(encoded=clip.read_bytes()))
+    assert done.stdout.strip() == reply.summary.dominant_label
+
+
+def test_the_example_venv_holds_no_speechsense_and_no_librosa(example_python):
+    import subprocess
+
+    for module in ("speechsense", "librosa", "scipy"):
+        done = subprocess.run([str(example_python), "-c", f"import {module}"], capture_output=True, text=True,
+                              cwd=example_python.parent)  # not the repository root, which holds speechsense/
+        assert done.returncode != 0, f"{module} is importable in the example's venv"

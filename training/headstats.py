@@ -113,9 +113,10 @@ class HeadStats:
         """Prepared windows (n, samples) -> head input (n, layers, 2 x dim), float32."""
         if self._session is None:
             self._session = stats_session(self.model_path, self.threads)
-        name = self._session.get_inputs()[0].name
-        feats = compute_features(windows, self.config)
-        return np.concatenate([self._session.run(None, {name: feats[i:i + self.batch]})[0]
+        first = self._session.get_inputs()[0]
+        # A waveform file computes its features in the graph (export/waveform.py).
+        feats = windows.astype(np.float32) if len(first.shape) == 2 else compute_features(windows, self.config)
+        return np.concatenate([self._session.run(None, {first.name: feats[i:i + self.batch]})[0]
                                for i in range(0, len(feats), self.batch)])
 
     def _audio(self, path: str) -> np.ndarray:
