@@ -28,15 +28,15 @@ REPO = Path(__file__).resolve().parent.parent
 def compare(path: Path, emodb: list) -> float:
     """Another model file's own uncalibrated EmoDB UAR over the clips the table scores."""
     from speechsense.audio import load_file
-    from speechsense.features import window_features
+    from speechsense.features import prepare_window
     from speechsense.labels import label_index
     from speechsense.server.config import EngineOptions
     from speechsense.server.model import EmotionModel
     from speechsense.training.calibration import emodb_restricted, enrolment_mask, uar
 
     model = EmotionModel(path, EngineOptions(intra_op_threads=2))
-    cfg, norm = model.meta.feature_config, model.meta.normalizer
-    feats = np.stack([norm.apply(window_features(load_file(c.path, cfg.sample_rate), cfg)) for c in emodb])
+    cfg = model.meta.feature_config
+    feats = model.inputs_of(np.stack([prepare_window(load_file(c.path, cfg.sample_rate), cfg) for c in emodb]))
     probs = np.concatenate([model.predict(feats[i:i + 16]) for i in range(0, len(feats), 16)])
     y = np.array([label_index(c.label) for c in emodb])
     scored = ~enrolment_mask(emodb)

@@ -38,22 +38,41 @@ def held(level: dict, p99_ms: float) -> bool:
 async def measured_level(address: str, streams: int, audio: np.ndarray, pid: int) -> dict:
     """One stream_load level plus the server's and this process's CPU use over it (cores)."""
     server, me = psutil.Process(pid), psutil.Process()
-    s0, m0, t0 = server.cpu_times(), me.cpu_times(), time.perf_counter()
+    s0, m0, t0, c0 = server.cpu_times(), me.cpu_times(), time.perf_counter(), psutil.cpu_times()
     level = await run_level(address, streams, audio, 1.0, 3.0, pid)
     wall = time.perf_counter() - t0
-    s1, m1 = server.cpu_times(), me.cpu_times()
+    s1, m1, c1 = server.cpu_times(), me.cpu_times(), psutil.cpu_times()
+    # On a virtual machine the host may take cores away ("steal"): such a level measured less machine.
+    total = sum(c1) - sum(c0)
+    level["cpu_steal_fraction"] = round((getattr(c1, "steal", 0.0) - getattr(c0, "steal", 0.0)) / max(total, 1e-9), 3)
     level["server_cpu_cores"] = round((s1.user + s1.system - s0.user - s0.system) / wall, 2)
     level["client_cpu_cores"] = round((m1.user + m1.system - m0.user - m0.system) / wall, 2)
     return level
+
+
+MAX_STEAL = 0.05  # a failed level measured while the host took more than this of the CPU is measured again
+STEAL_RETRIES = 2
+
+
+async def steady_level(address: str, streams: int, audio: np.ndarray, pid: int, p99_ms: float,
+                       levels: list) -> dict:
+    """measured_level, again (up to STEAL_RETRIES times) when it failed while the host stole CPU; every try is
+    kept in levels, and the one with the least steal is the level's result."""
+    tries = []
+    while True:
+        level = await measured_level(address, streams, audio, pid)
+        levels.append(level)
+        print(json.dumps(level), flush=True)
+        tries.append(level)
+        if held(level, p99_ms) or level["cpu_steal_fraction"] <= MAX_STEAL or len(tries) > STEAL_RETRIES:
+            return level if held(level, p99_ms) else min(tries, key=lambda t: t["cpu_steal_fraction"])
 
 
 async def search(address: str, audio: np.ndarray, pid: int, start: int, most: int, p99_ms: float) -> tuple:
     """Double from start until a level fails (or most), then bisect to within 10%; (best level, all levels)."""
     levels, good, bad, n = [], None, None, start
     while n <= most:
-        level = await measured_level(address, n, audio, pid)
-        levels.append(level)
-        print(json.dumps(level), flush=True)
+        level = await steady_level(address, n, audio, pid, p99_ms, levels)
         if held(level, p99_ms):
             good = level
         else:
@@ -62,9 +81,7 @@ async def search(address: str, audio: np.ndarray, pid: int, start: int, most: in
         n *= 2
     while good and bad and bad["streams"] - good["streams"] > max(2, good["streams"] // 10):
         n = (good["streams"] + bad["streams"]) // 2
-        level = await measured_level(address, n, audio, pid)
-        levels.append(level)
-        print(json.dumps(level), flush=True)
+        level = await steady_level(address, n, audio, pid, p99_ms, levels)
         good, bad = (level, bad) if held(level, p99_ms) else (good, level)
     return good, levels
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from speechsense.audio import load_file
-from speechsense.features import window_features
+from speechsense.features import prepare_window
 from speechsense.labels import EMODB_EMOTIONS, LABELS, label_index
 from speechsense.server.config import EngineOptions
 from speechsense.server.model import EmotionModel
@@ -31,8 +31,8 @@ SHARED = sorted({label_index(lab) for lab in EMODB_EMOTIONS.values()})
 
 def score(model: EmotionModel, windows: list[np.ndarray], batch: int = 32) -> np.ndarray:
     """Probabilities restricted to EmoDB's labels and renormalised, (n, len(LABELS)) with zeros elsewhere."""
-    meta = model.meta
-    feats = np.stack([meta.normalizer.apply(window_features(w, meta.feature_config)) for w in windows])
+    cfg = model.meta.feature_config
+    feats = model.inputs_of(np.stack([prepare_window(w, cfg) for w in windows]))  # features or the windows
     probs = np.concatenate([model.predict(feats[i:i + batch]) for i in range(0, len(feats), batch)])
     mask = np.zeros(len(LABELS), np.float32)
     mask[SHARED] = 1.0

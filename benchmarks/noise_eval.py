@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from speechsense.audio import load_file
-from speechsense.features import window_features
+from speechsense.features import prepare_window
 from speechsense.labels import label_index
 from speechsense.server.config import EngineOptions
 from speechsense.server.engine import reduce_noise
@@ -72,7 +72,7 @@ def score(model: EmotionModel, audio: list[np.ndarray], y: np.ndarray, kind: str
         x = noisy(a, kind, snr, rng, audio[:i] + audio[i + 1:])
         if nr:
             x = reduce_noise(x, meta.feature_config.sample_rate)
-        feats.append(meta.normalizer.apply(window_features(x, meta.feature_config)))
+        feats.append(model.inputs_of(prepare_window(x, meta.feature_config)[None])[0])  # features or the window
     probs = np.concatenate([model.predict(np.stack(feats[i:i + 64])) for i in range(0, len(feats), 64)])
     m = evaluate(probs, y)
     return {"noise": kind if snr is not None else "none", "snr_db": snr if snr is not None else "clean",

@@ -81,28 +81,43 @@ def _stft_power(g: _Graph, signal: str, n_fft: int, hop: int, window: np.ndarray
     return g.op("Transpose", g.op("Add", re, im), perm=[0, 2, 1])
 
 
-def _frame_sums(g: _Graph, x: str, length: int, hop: int) -> str:
-    """Sums of x (batch, 1, samples) over frames of `length` every `hop`: (batch, frames, 1)."""
-    summed = g.op("Conv", x, g.const(np.ones((1, 1, length), np.float32)), strides=[hop])
+def _frame_sums(g: _Graph, x: str, samples: int, length: int, hop: int) -> str:
+    """Sums of x (batch, 1, samples) over frames of `length` every `hop`, (batch, frames, 1): block sums of
+    gcd(hop, length) samples, then a short ones-kernel convolution over the blocks (a direct convolution would
+    copy every frame out first)."""
+    block = math.gcd(hop, length)
+    if samples % block:
+        raise ValueError(f"{samples} samples are not whole blocks of {block}")
+    blocks = g.op("ReduceSum", g.op("Reshape", x, g.ints(0, samples // block, block)), g.ints(2), keepdims=0)
+    kernel = g.const(np.ones((1, 1, length // block), np.float32))
+    summed = g.op("Conv", g.op("Unsqueeze", blocks, g.ints(1)), kernel, strides=[hop // block])
     return g.op("Transpose", summed, perm=[0, 2, 1])
 
 
 def _magnitude_f64(g: _Graph, signal: str, config: FeatureConfig, lo: int, hi: int) -> str:
-    """|STFT| of bins lo..hi-1 computed in float64 (then rounded to float32), (batch, frames, hi - lo)."""
-    n_fft, half = config.n_fft, config.n_fft // 2
-    padded = g.op("Pad", signal, g.ints(0, 0, half, 0, 0, half), mode="constant")
-    flat = g.op("Squeeze", padded, g.ints(1))
-    # The (frames, n_fft) sample indices, built in the graph (constant-folded at load) rather than stored.
-    def arange(n: int) -> str:
-        return g.op("Range", *(g.const(np.array(v, np.int64)) for v in (0, n, 1)))
+    """|STFT| of bins lo..hi-1 computed in float64 (then rounded to float32), (batch, frames, hi - lo).
 
-    starts = g.op("Mul", g.op("Unsqueeze", arange(config.frames), g.ints(1)), g.ints(config.hop_length))
-    index = g.op("Add", starts, arange(n_fft))
-    frames = g.op("Gather", flat, index, axis=1)
+    The padded signal is cut into hop-long blocks; a frame is its first ceil(n_fft / hop) blocks, so its
+    transform is the sum over j of block t + j times rows j * hop.. of the basis: one small GEMM, no framing copy.
+    """
+    n_fft, hop, half = config.n_fft, config.hop_length, config.n_fft // 2
+    per_frame = -(-n_fft // hop)
+    n_blocks = config.frames - 1 + per_frame
+    tail = n_blocks * hop - (config.window_samples + 2 * half)
+    padded = g.op("Pad", signal, g.ints(0, 0, half, 0, 0, half + tail), mode="constant")
+    blocks = g.op("Cast", g.op("Reshape", padded, g.ints(0, n_blocks, hop)), to=onnx.TensorProto.DOUBLE)
     window = _matrices(config.sample_rate, n_fft, config.n_mels, config.n_mfcc).window
-    k, f = np.arange(n_fft)[:, None], np.arange(lo, hi)[None, :]
+    k, f = np.arange(per_frame * hop)[:, None], np.arange(lo, hi)[None, :]
     basis = np.concatenate([np.cos(2 * np.pi * f * k / n_fft), -np.sin(2 * np.pi * f * k / n_fft)], axis=1)
-    spectrum = g.op("MatMul", g.op("Cast", frames, to=onnx.TensorProto.DOUBLE), g.const(basis * window[:, None]))
+    basis *= np.pad(window, (0, per_frame * hop - n_fft))[:, None]  # rows past the frame are zero
+    width = 2 * (hi - lo)
+    stacked = basis.reshape(per_frame, hop, width).transpose(1, 0, 2).reshape(hop, per_frame * width)
+    products = g.op("MatMul", blocks, g.const(stacked))  # (batch, blocks, per_frame * width)
+    parts = [g.op("Slice", products, g.ints(j, j * width), g.ints(j + config.frames, (j + 1) * width),
+                  g.ints(1, 2)) for j in range(per_frame)]
+    spectrum = parts[0]
+    for part in parts[1:]:
+        spectrum = g.op("Add", spectrum, part)
     re, im = g.outputs("Split", [g.op("Mul", spectrum, spectrum)], 2, axis=2, num_outputs=2)
     return g.op("Cast", g.op("Sqrt", g.op("Add", re, im)), to=onnx.TensorProto.FLOAT)
 
@@ -139,7 +154,12 @@ def _zero_crossings(g: _Graph, signal: str, config: FeatureConfig) -> str:
     negative = g.op("Cast", g.op("Less", padded, g.f32(-1e-10)), to=onnx.TensorProto.FLOAT)
     length = config.window_samples + 2 * half
     changes = g.op("Abs", g.op("Sub", g.slice(negative, 1, length, 2), g.slice(negative, 0, length - 1, 2)))
-    return g.op("Mul", _frame_sums(g, changes, n_fft - 1, config.hop_length), g.f32(1.0 / n_fft))
+    # A frame counts changes start .. start + n_fft - 2: the n_fft from start, less the one at start + n_fft - 1.
+    changes = g.op("Pad", changes, g.ints(0, 0, 0, 0, 0, 1), mode="constant")
+    counts = _frame_sums(g, changes, length, n_fft, config.hop_length)
+    last = g.op("Slice", changes, g.ints(n_fft - 1), g.ints(length), g.ints(2), g.ints(config.hop_length))
+    counts = g.op("Sub", counts, g.op("Transpose", last, perm=[0, 2, 1]))
+    return g.op("Mul", counts, g.f32(1.0 / n_fft))
 
 
 def _delta_matrix(frames: int) -> np.ndarray:
@@ -158,7 +178,8 @@ def _mfcc_nodes(g: _Graph, signal: str, config: FeatureConfig) -> list[str]:
     if config.rms:
         half = config.n_fft // 2
         padded = g.op("Pad", signal, g.ints(0, 0, half, 0, 0, half), mode="constant")
-        energy = _frame_sums(g, g.op("Mul", padded, padded), config.n_fft, config.hop_length)
+        energy = _frame_sums(g, g.op("Mul", padded, padded), config.window_samples + 2 * half, config.n_fft,
+                             config.hop_length)
         parts.append(g.op("Sqrt", g.op("Mul", energy, g.f32(1.0 / config.n_fft))))
     if config.zcr:
         parts.append(_zero_crossings(g, signal, config))

@@ -90,7 +90,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="re-export the feature-input model file SOURCE with its front-end inside the graph "
                         "(input 'waveform': prepared PCM windows) to --out, parity-checked on 400 real windows "
                         "against the Python front-end; its card (--card) is rewritten with the figures")
+    p.add_argument("--per-row-int8", action="store_true",
+                   help="with --waveform: quantise an int8 source's activations per row (per frame) instead of per "
+                        "call, so a window's scores no longer depend on the batch it shares (export/rowquant.py)")
     args = p.parse_args(argv)
+    if args.per_row_int8 and args.waveform is None:
+        p.error("--per-row-int8 needs --waveform")
     if args.ship_int8 and not args.quantize:
         p.error("--ship-int8 needs --quantize")
     return args

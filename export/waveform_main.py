@@ -68,6 +68,10 @@ def main_waveform(args: argparse.Namespace, argv: list[str]) -> int:
     source = onnx.load(str(source_path))
     meta = metadata_of(source, str(source_path))
     wrapped = to_waveform(source, next_version(meta.model_version), str(source_path))
+    if args.per_row_int8:
+        from speechsense.export.rowquant import per_row
+
+        wrapped = per_row(wrapped)
     sets = evaluation_sets(args.data_root or default_data_root(), meta.feature_config, meta.labels)
     report = check_parity(source, wrapped, sets)
     committed = _source_commit(source_path)

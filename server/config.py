@@ -20,6 +20,10 @@ class EngineOptions:
     # threads), as inference already overlaps the feature thread; an encoder model, inference-bound,
     # gains from every core (benchmarks/capacity.py).
     intra_op_threads: int = 0
+    # Whether ONNX Runtime's intra-op threads spin while waiting for work. Off: with 2 threads, spinning
+    # doubled the CPU of each window (hybrid, batch 32: 15.1 against 12.6 ms of CPU, the same wall time),
+    # cores the server's other threads need.
+    intra_op_spinning: bool = False
     inter_op_threads: int = 1
     graph_optimization: str = "all"  # disable | basic | extended | all
     max_batch: int = 32  # windows per inference call
@@ -32,6 +36,10 @@ class EngineOptions:
     # hybrid, flat-out AnalyzeClip measured 119 and 152 windows/s with 1, 149 and 137 with 2 (alternating
     # runs, one session): no clear gain, so 1.
     feature_threads: int = 1
+    # Inference calls run at once, a thread each; 0 = auto: one per core for a waveform model (its only
+    # stage: with one call of 2 intra-op threads it held 55 streams, its threads stalling on each other
+    # beside the server's Python threads), 1 for a feature-input model (its feature stage runs beside).
+    inference_threads: int = 0
     speech_threshold: float = 0.1  # fraction of 30 ms frames that must be speech (see vad.py)
     vad_aggressiveness: int = 1  # webrtcvad mode 0..3
     # The speech gate (vad.py): "adaptive" judges frames against the window's (or stream's) own noise
@@ -50,6 +58,8 @@ class EngineOptions:
                                f"got {self.graph_optimization!r}")
         if self.intra_op_threads < 0:
             raise OptionsError("intra_op_threads must be >= 0 (0: auto)")
+        if self.inference_threads < 0:
+            raise OptionsError("inference_threads must be >= 0 (0: auto)")
         for name in ("inter_op_threads", "max_batch", "feature_workers", "feature_threads"):
             if getattr(self, name) < 1:
                 raise OptionsError(f"{name} must be >= 1")

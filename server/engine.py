@@ -9,7 +9,8 @@
 Stages 2 and 3 overlap (the next batch is featurised while this one is scored), and each takes
 what queued up while it was busy, so batches grow with load without waiting for it.
 A waveform model (the front-end inside its graph) has no stage 2: prepared windows go straight to
-inference, one ONNX Runtime call per batch with the GIL released and every core.
+inference, one ONNX Runtime call per batch with the GIL released, as many calls at once as there are
+cores (inference_threads).
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ class Engine:
         limit_blas_threads()
         self._prepare_pool = ThreadPoolExecutor(options.feature_workers, thread_name_prefix="prepare")
         self._features = ThreadPoolExecutor(options.feature_threads, thread_name_prefix="features")
-        self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
+        cores = os.cpu_count() or 1
+        self.inference_threads = options.inference_threads or (cores if model.takes_waveform else 1)
+        self._inference = ThreadPoolExecutor(self.inference_threads, thread_name_prefix="inference")
         # Unbounded: each stream has at most pending_windows in flight, so the streams bound them.
         self._prepared: asyncio.Queue[_Item] = asyncio.Queue()
         self._featurised: asyncio.Queue[_Item] = asyncio.Queue()
@@ -81,7 +84,8 @@ class Engine:
         self._tasks = [] if self.model.takes_waveform else [
             asyncio.create_task(self._feature_loop(), name=f"feature-batcher-{i}")
             for i in range(self.options.feature_threads)]
-        self._tasks.append(asyncio.create_task(self._inference_loop(), name="inference-batcher"))
+        self._tasks += [asyncio.create_task(self._inference_loop(), name=f"inference-batcher-{i}")
+                        for i in range(self.inference_threads)]
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -110,10 +114,11 @@ class Engine:
         inference gets every core only when it costs far more per window than features do (an
         encoder model: 6-13x here; the hybrid: 0.4x, where a second inference thread measured slower),
         or when the features are inside its graph (a waveform model: no feature stage to share with)."""
-        if self.model.takes_waveform:
-            self.model.use_threads(os.cpu_count() or 1)
+        if self.model.takes_waveform:  # the cores are shared out between the concurrent inference calls
+            self.model.use_threads(max(1, (os.cpu_count() or 1) // self.inference_threads))
             self.model.warm_up(self.options.max_batch)
-            log.info("intra-op threads auto: waveform model -> %d thread(s)", self.model.intra_op_threads)
+            log.info("intra-op threads auto: waveform model, %d inference call(s) at once -> %d thread(s) each",
+                     self.inference_threads, self.model.intra_op_threads)
             return
         prepared = [self._prepare_ungated(noise, noise.size)] * batch
         t0 = time.perf_counter()
@@ -203,8 +208,9 @@ class Engine:
                 self._featurised.put_nowait((f, baseline, fut))
 
     async def _inference_loop(self) -> None:
-        """Stage 3: score what is featurised as one ONNX Runtime call, without waiting for more (the
-        feature stage already waited, up to max_wait_ms; a waveform model's inference waits instead)."""
+        """Stage 3 (one loop per inference thread): score what is featurised as one ONNX Runtime call, without
+        waiting for more (the feature stage already waited, up to max_wait_ms; a waveform model's inference
+        waits instead)."""
         wait_ms = self.options.max_wait_ms if self.model.takes_waveform else 0.0
         while True:
             live = await self._next_batch(self._featurised, wait_ms)

@@ -36,6 +36,8 @@ ENGINE_FLAGS = [
     ("feature-workers", "feature_workers", int,
      "threads for per-window VAD, trim and noise reduction (features and inference have their own)"),
     ("feature-threads", "feature_threads", int, "feature batches computed at once, one thread each"),
+    ("inference-threads", "inference_threads", int,
+     "inference calls run at once, one thread each (0: auto, one per core for a waveform model, else 1)"),
     ("speech-threshold", "speech_threshold", float, "fraction of voiced 30 ms frames that makes a window speech"),
     ("vad-aggressiveness", "vad_aggressiveness", int, "webrtcvad mode, 0 (least) to 3 (most aggressive)"),
     ("gate", "gate", str, "speech gate: adaptive (to the input's own noise floor and level) or absolute (a fixed "
@@ -92,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
             env = env_name(flag)
             g.add_argument(f"--{flag}", dest=field, type=kind, default=kind(os.environ.get(env, defaults[field])),
                            help=f"{text} [{env}]")
+    p.add_argument("--intra-op-spinning", action=argparse.BooleanOptionalAction,
+                   default=os.environ.get("SPEECHSENSE_INTRA_OP_SPINNING", "0") in ("1", "true", "yes"),
+                   help="let ONNX Runtime's intra-op threads spin between operators (more CPU for each "
+                        "window, taken from the server's other threads) [SPEECHSENSE_INTRA_OP_SPINNING]")
     p.add_argument("--noise-reduction", action=argparse.BooleanOptionalAction,
                    default=os.environ.get("SPEECHSENSE_NOISE_REDUCTION", "0") in ("1", "true", "yes"),
                    help="spectral-gating noise reduction on each window [SPEECHSENSE_NOISE_REDUCTION]")
@@ -117,7 +123,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
     """The one place flags and environment become typed options."""
     from speechsense.models import resolve_model
 
-    engine = EngineOptions(noise_reduction=args.noise_reduction,
+    engine = EngineOptions(noise_reduction=args.noise_reduction, intra_op_spinning=args.intra_op_spinning,
                            **{field: getattr(args, field) for _, field, _, _ in ENGINE_FLAGS})
     tokens = read_tokens(args.token_file, os.environ.get("SPEECHSENSE_TOKENS"))
     web = WebOptions(port=args.web_port or None,

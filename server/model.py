@@ -59,6 +59,7 @@ class EmotionModel:
         so = ort.SessionOptions()
         so.intra_op_num_threads = intra_op_threads
         so.inter_op_num_threads = self.options.inter_op_threads
+        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.options.intra_op_spinning else "0")
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = _OPT_LEVELS[self.options.graph_optimization]
         try:
