@@ -78,10 +78,13 @@ def parity(out: Path, source: Path, run: Path, data_root: Path, cache: Path, hea
     got, expected = [], []
     for i in range(0, len(test), 16):
         windows = np.stack([prepare_window(load_file(c.path, cfg.sample_rate), cfg) for c in test[i:i + 16]])
+        # A waveform source (export/waveform.py) computes the features in its graph: it takes the windows.
         feats, n = compute_features(windows, cfg), len(windows)
-        got.append(new.run(["probabilities"], {"features": feats, "baseline": np.zeros((n, heads.size), np.float32),
+        first = windows if len(new.get_inputs()[0].shape) == 2 else feats
+        got.append(new.run(["probabilities"], {new.get_inputs()[0].name: first,
+                                               "baseline": np.zeros((n, heads.size), np.float32),
                                                "profile_head": np.zeros((n, 1), np.float32)})[0])
-        stats = old.run(None, {old.get_inputs()[0].name: feats})[0]
+        stats = old.run(None, {old.get_inputs()[0].name: windows if len(old.get_inputs()[0].shape) == 2 else feats})[0]
         stats = (stats[:, : depth + 1] if depth else stats).reshape(n, -1)
         logits = ((stats - heads.mean) / heads.std) @ heads.w_uncalibrated + heads.b_uncalibrated
         e = np.exp(logits - logits.max(1, keepdims=True))
