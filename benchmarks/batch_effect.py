@@ -20,7 +20,7 @@ import onnx
 import onnxruntime as ort
 
 from speechsense.export.rowquant import per_row
-from speechsense.export.waveform import _scores, evaluation_sets, metadata_of
+from speechsense.export.waveform import evaluation_sets, metadata_of, scores
 from speechsense.training.corpora import default_data_root
 
 
@@ -56,7 +56,7 @@ def main() -> None:
         s = session(model, args.threads)
         for set_name, (windows, y) in sets.items():
             p32, p1 = probabilities(s, windows, 32), probabilities(s, windows, 1)
-            row = {"quantisation": name, "set": set_name, **_scores(p32, y, False),
+            row = {"quantisation": name, "set": set_name, **scores(p32, y, False),
                    "batch1_vs_32_max_abs_diff": round(float(np.abs(p1 - p32).max()), 4),
                    "batch1_vs_32_argmax_changes": int((p1.argmax(1) != p32.argmax(1)).sum())}
             print(json.dumps(row), flush=True)

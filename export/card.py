@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from speechsense.modelmeta import waveform_preparation
+
 REFERENCES = "references.json"
 
 
@@ -364,7 +366,7 @@ def waveform_section(metadata, reports_root: Path) -> list[str]:
         "", "## Waveform input", "",
         "The feature front-end runs inside the graph (framing, window, DFT as a convolution, mel filterbank, log and "
         "the rest of the feature recipe above, then the standardisation), so the file scores audio with ONNX Runtime "
-        f"alone (`examples/score_wav.py`). Done outside it: {metadata_preparation(metadata)}.",
+        f"alone (`examples/score_wav.py`). Done outside it: {waveform_preparation(metadata.feature_config)}.",
         "",
         f"Parity with the Python front-end (`speechsense.features`) on {par['windows']} real windows (the `random` "
         "test clips and EmoDB, one window each): features within "
@@ -393,12 +395,6 @@ def _set_scores(par: dict) -> str:
         parts.append(f"{names.get(name, name)}: accuracy {_pct(old['accuracy'])} / {_pct(new['accuracy'])}, UAR "
                      f"{old['uar']:.3f} / {new['uar']:.3f} ({new['n']} windows)")
     return "Source / waveform file, one window per clip, population head: " + "; ".join(parts)
-
-
-def metadata_preparation(metadata) -> str:
-    from speechsense.modelmeta import waveform_preparation
-
-    return waveform_preparation(metadata.feature_config)
 
 
 def render(run: Path, report: dict, metadata, reports_root: Path, commands: list[str]) -> str:

@@ -9,8 +9,8 @@ the reference; tests/test_frontend_graph.py holds the two together), for both ki
   window's maximum, (x + 4) / 4.
 
 The STFT is a Conv whose 2 x bins filters are the windowed cosine and sine bases: it frames, windows and
-transforms in one GEMM. Measured here (benchmarks/frontend_graph_speed.py) it beat ONNX Runtime's STFT
-operator by about 2x on 512-point frames.
+transforms in one GEMM; it beat ONNX Runtime's STFT operator on 512-point frames (2.9 against 3.7 ms a window,
+batch 32, one thread: python benchmarks/frontend_graph_speed.py).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def _contrast(g: _Graph, magnitude: str, signal: str, config: FeatureConfig) -> 
     mean minus dB of its bottom one, each floored 80 dB below the window's maximum.
 
     The lowest band (up to 200 Hz, where speech has least energy) is transformed again in float64: its valleys
-    reach 80 dB below the peak, where float32 spectra differed from librosa's by up to 9% of the feature's range.
+    reach 80 dB below the peak, where float32 spectra part from librosa's float64 ones by several dB.
     """
     peaks, valleys = [], []
     for i, (lo, hi, count) in enumerate(_contrast_bands(config.sample_rate, config.n_fft, config.contrast_bands)):

@@ -25,7 +25,7 @@ from speechsense.modelmeta import ModelMetadata
 WAVEFORM_INPUT = "waveform"
 FEATURES = "frontend/features"
 # Largest front-end difference allowed, as a fraction of each feature's range over the parity windows; the
-# worst measured was about 6e-4 (a spectral-contrast band: float32 spectra against librosa's float64 ones).
+# bundled hybrid's worst is 7.2e-4 (a spectral-contrast band; reports/waveform-speechsense-hybrid.json).
 FEATURE_TOLERANCE = 2e-3
 PROBABILITY_TOLERANCE = 1e-3
 
@@ -123,7 +123,7 @@ def _uar(y: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean([np.mean(pred[y == c] == c) for c in np.unique(y)]))
 
 
-def _scores(probs: np.ndarray, y: np.ndarray, calibrated: bool) -> dict:
+def scores(probs: np.ndarray, y: np.ndarray, calibrated: bool) -> dict:
     """Accuracy and UAR of the uncalibrated rows (every row of an uncalibrated model), the argmax taken over the
     labels the set has (EmoDB has no calm and no surprise), as benchmarks/cross_corpus.py does."""
     rows = np.arange(len(y)) % 2 == 0 if calibrated else np.ones(len(y), bool)
@@ -170,8 +170,8 @@ def check_parity(source: onnx.ModelProto, wrapped: onnx.ModelProto,
     start = 0
     for name, (w, y) in sets.items():
         rows = slice(start, start + len(w))
-        report["sets"][name] = {"source": _scores(p_old[rows], y, baseline is not None),
-                                "waveform": _scores(p_new[rows], y, baseline is not None)}
+        report["sets"][name] = {"source": scores(p_old[rows], y, baseline is not None),
+                                "waveform": scores(p_new[rows], y, baseline is not None)}
         start += len(w)
     if (report["feature_max_diff_of_range"] > FEATURE_TOLERANCE or report["argmax_changes"] > allowed
             or report["probability_max_abs_diff"] > tolerance):

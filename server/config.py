@@ -21,8 +21,8 @@ class EngineOptions:
     # gains from every core (benchmarks/capacity.py).
     intra_op_threads: int = 0
     # Whether ONNX Runtime's intra-op threads spin while waiting for work. Off: with 2 threads, spinning
-    # doubled the CPU of each window (hybrid, batch 32: 15.1 against 12.6 ms of CPU, the same wall time),
-    # cores the server's other threads need.
+    # cost the waveform hybrid 15.9 against 12.5 ms of CPU a window at batch 32 for no faster a call
+    # (python benchmarks/frontend_graph_speed.py), cores the server's other threads need.
     intra_op_spinning: bool = False
     inter_op_threads: int = 1
     graph_optimization: str = "all"  # disable | basic | extended | all
@@ -37,8 +37,8 @@ class EngineOptions:
     # runs, one session): no clear gain, so 1.
     feature_threads: int = 1
     # Inference calls run at once, a thread each; 0 = auto: one per core for a waveform model (its only
-    # stage: with one call of 2 intra-op threads it held 55 streams, its threads stalling on each other
-    # beside the server's Python threads), 1 for a feature-input model (its feature stage runs beside).
+    # stage: one call of 2 intra-op threads held 55 streams of the waveform hybrid against 75, benchmarks/
+    # capacity.py --server-args "--inference-threads 1 --intra-op-threads 2"), 1 for a feature-input model.
     inference_threads: int = 0
     speech_threshold: float = 0.1  # fraction of 30 ms frames that must be speech (see vad.py)
     vad_aggressiveness: int = 1  # webrtcvad mode 0..3
