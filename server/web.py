@@ -77,8 +77,10 @@ class WebFrontend:
 
     async def stop(self, grace: float) -> None:
         """After the servicer began draining: open streams send their summary within `grace`, then close."""
-        for socket in list(self._sockets.values()):  # nothing to finish yet: tell them now, not at their timeout
-            await socket.refuse(CallAborted(grpc.StatusCode.UNAVAILABLE, "server is shutting down"))
+        # Sockets still waiting for their config have nothing to finish: tell them now, not at their timeout, all at
+        # once (each close waits for its client's reply, which a busy client may send late).
+        refusal = CallAborted(grpc.StatusCode.UNAVAILABLE, "server is shutting down")
+        await asyncio.gather(*(socket.refuse(refusal) for socket in list(self._sockets.values())))
         if self._sockets:
             await asyncio.wait(list(self._sockets), timeout=grace)
         for task in list(self._sockets):

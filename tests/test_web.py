@@ -264,8 +264,10 @@ def test_shutdown_ends_open_sockets_with_their_summary(make_web):
             await ws.send_bytes(pcm(3.5))
             await ws.receive()  # a window arrived
             stopping = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(handle.server.stop(5), handle.loop))
-            replies = [json.loads(m.data) async for m in ws]
-            idle_replies = [json.loads(m.data) async for m in idle]
+            async def read(socket) -> list:  # two clients: each reads its own socket
+                return [json.loads(m.data) async for m in socket]
+
+            replies, idle_replies = await asyncio.gather(read(ws), read(idle))
             await stopping
             return (replies, ws.close_code), (idle_replies, idle.close_code)
 
