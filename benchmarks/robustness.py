@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -34,50 +33,13 @@ from speechsense.server.metrics import ServerMetrics
 from speechsense.server.model import EmotionModel
 from speechsense.server.vad import SpeechDetector
 from speechsense.training import rooms
+from speechsense.training.conditions import BABBLE_TALKERS, CONDITIONS, degrade
 from speechsense.training.corpora import Clip, default_data_root, ravdess_clip, scan_emodb
 from speechsense.training.splits import speaker_folds
 
 REPO = Path(__file__).resolve().parent.parent
 RATE = 16_000
-BABBLE_TALKERS = 4
 EMODB_LABELS = sorted({label_index(lab) for lab in EMODB_EMOTIONS.values()})
-# name -> (kind, parameter): noise kinds take an SNR in dB, reverb an RT60 in s, gain dB
-CONDITIONS = {
-    "clean": ("clean", 0.0),
-    "white 10 dB": ("white", 10.0),
-    "pink 10 dB": ("pink", 10.0),
-    "babble 10 dB": ("babble", 10.0),
-    "babble 5 dB": ("babble", 5.0),
-    "telephone band": ("telephone", 0.0),
-    "reverb RT60 0.3 s": ("reverb", 0.3),
-    "reverb RT60 0.6 s": ("reverb", 0.6),
-    "reverb RT60 1.0 s": ("reverb", 1.0),
-    "gain -20 dB": ("gain", -20.0),
-}
-
-
-def clip_seed(path: str, condition: str, seed: int) -> np.random.Generator:
-    """A generator from the clip's folder/name and the condition: the same noise whatever the run or order."""
-    name = "/".join(path.replace("\\", "/").rsplit("/", 2)[-2:])
-    return np.random.default_rng(int.from_bytes(hashlib.sha256(f"{name}|{condition}|{seed}".encode()).digest()[:8],
-                                                "little"))
-
-
-def degrade(x: np.ndarray, clip: Clip, condition: str, pool: rooms.BabblePool, seed: int) -> np.ndarray:
-    """The clip as heard in one condition."""
-    kind, value = CONDITIONS[condition]
-    rng = clip_seed(clip.path, condition, seed)
-    if kind == "clean":
-        return x
-    if kind in ("white", "pink"):
-        return rooms.mix_at_snr(x, rooms.coloured_noise(x.size, 0.0 if kind == "white" else 1.0, rng), value)
-    if kind == "babble":
-        return rooms.mix_at_snr(x, pool.babble(x.size, BABBLE_TALKERS, rng, clip.corpus, clip.speaker), value)
-    if kind == "telephone":
-        return rooms.telephone(x, RATE)
-    if kind == "reverb":
-        return rooms.reverberate(x, value, RATE, room=0)
-    return rooms.apply_gain(x, value)
 
 
 def held_out_sets(root: Path, every: int) -> dict[str, list[tuple[Clip, int]]]:
@@ -162,7 +124,8 @@ async def run(scorers: list[Scorer], sets: dict, pool: rooms.BabblePool, conditi
     for condition in conditions:
         for name, clips in sets.items():
             t0 = time.time()
-            windows = [degrade(x, c, condition, pool, seed) for x, (c, _) in zip(audio[name], clips, strict=True)]
+            windows = [degrade(x, c.path, condition, pool, RATE, seed)
+                       for x, (c, _) in zip(audio[name], clips, strict=True)]
             y = np.array([label_index(c.label) for c, _ in clips])
             labels = EMODB_LABELS if name == "emodb" else None
             for s in scorers:

@@ -23,8 +23,8 @@ PROTOCOL_TEXT = ("calibration: heads trained on the random split's train + valid
                  "each test speaker's enrolment clips (calm and neutral of one statement) never scored")
 
 
-def load_heads(run: Path) -> LinearHeads:
-    with np.load(run / "heads.npz") as h:
+def load_heads(run: Path, name: str = "heads.npz") -> LinearHeads:
+    with np.load(run / name) as h:
         return LinearHeads(h["mean"], h["std"], h["w_u"], h["b_u"], h["w_c"], h["b_c"])
 
 
@@ -50,9 +50,10 @@ def linear_metadata(run: Path, source: Path, name: str, version: str, hop: float
     if m["session_offered"]:
         calibration["session"] = {"prior_windows": preset["session_prior_windows"],
                                   "max_weight": preset["session_max_weight"]}
+    # A waveform source (front-end in its graph) stays one: the new file takes what the source took.
     return ModelMetadata(src.labels, src.feature_config, src.normalizer, name, version, preset["name"],
                          src.training_data, PROTOCOL_TEXT, linear_metrics(run), hop, "encoder", src.encoder_name,
-                         src.encoder_license, calibration)
+                         src.encoder_license, calibration, src.model_input)
 
 
 def parity(out: Path, source: Path, run: Path, data_root: Path, cache: Path, heads: LinearHeads) -> dict:
@@ -116,3 +117,24 @@ def export_linear(run: Path, source: Path, out: Path, name: str, version: str, h
     tmp.replace(out)
     return {"parity": check, "source": src_name, "bytes": out.stat().st_size, "calibration_size": heads.size,
             "metrics": metadata.metrics}
+
+
+def export_fold_models(run: Path, source: Path, out_dir: Path, name: str, version: str, hop: float) -> list[Path]:
+    """One file per speaker fold (`fold{k}.onnx`) from the run's fold heads, for benchmarks that score each
+    fold's test actors with the heads that never heard them (benchmarks/robustness.py --fold-models).
+    Protocol `speaker-fold{k}` in each file's metadata says so; nothing here ships."""
+    import dataclasses
+
+    files = sorted(run.glob("heads-fold*.npz"))
+    if not files:
+        raise SystemExit(f"{run} holds no heads-fold*.npz: train it again with this version")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metadata = linear_metadata(run, source, name, version, hop)
+    graph = onnx.load(str(source))
+    written = []
+    for k in range(len(files)):
+        meta = dataclasses.replace(metadata, protocol=f"speaker-fold{k}")
+        out = out_dir / f"fold{k}.onnx"
+        onnx.save(build_calibrated(graph, load_heads(run, f"heads-fold{k}.npz"), meta), str(out))
+        written.append(out)
+    return written

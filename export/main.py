@@ -86,6 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--source", type=Path, default=None,
                    help="with --linear-run: the encoder model file the run's statistics came from (default: the "
                         "preset's stats_model)")
+    p.add_argument("--fold-models", type=Path, default=None, metavar="DIR",
+                   help="with --linear-run: write the run's speaker-fold heads as DIR/fold{k}.onnx (protocol "
+                        "speaker-fold{k}) for benchmarks/robustness.py --fold-models, instead of the model")
     p.add_argument("--waveform", type=Path, default=None, metavar="SOURCE",
                    help="re-export the feature-input model file SOURCE with its front-end inside the graph "
                         "(input 'waveform': prepared PCM windows) to --out, parity-checked on 400 real windows "
@@ -94,6 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="with --waveform: quantise an int8 source's activations per row (per frame) instead of per "
                         "call, so a window's scores no longer depend on the batch it shares (export/rowquant.py)")
     args = p.parse_args(argv)
+    if args.fold_models is not None and args.linear_run is None:
+        p.error("--fold-models needs --linear-run")
     if args.per_row_int8 and args.waveform is None:
         p.error("--per-row-int8 needs --waveform")
     if args.ship_int8 and not args.quantize:
@@ -282,6 +287,13 @@ def main_linear(args: argparse.Namespace, argv: list[str] | None) -> int:
 
     preset = PRESETS[json.loads((args.linear_run / "preset.json").read_text())["name"]]
     source = args.source or stats_source(preset)
+    if args.fold_models is not None:
+        from speechsense.export.linear import export_fold_models
+
+        files = export_fold_models(args.linear_run, source, args.fold_models, args.model_name, args.model_version,
+                                   args.hop)
+        print(f"wrote {len(files)} fold models to {args.fold_models}", flush=True)
+        return 0
     report = export_linear(args.linear_run, source, args.out, args.model_name, args.model_version, args.hop,
                            args.data_root or default_data_root(), args.cache)
     write_json(args.linear_run / "export.json", report)

@@ -46,6 +46,10 @@ class Variant:
         if self.kind not in KINDS:
             raise ValueError(f"unknown variant kind {self.kind!r}; expected one of {', '.join(KINDS)}")
 
+    def apply(self, samples: np.ndarray, path: str, rate: int) -> np.ndarray:
+        """The waveform of this variant of the clip at path."""
+        return apply_variant(samples, path, self, rate)
+
     def key(self) -> str:
         """Identity of the variant for caches; room fields only when changed, so older keys still hold."""
         d = asdict(self)
@@ -74,6 +78,7 @@ class AugmentConfig:
     freq_mask_bins: int = 0
     seed: int = 0
     room_copies: int = 0  # "room" variants: reverb, babble or coloured noise, phone line, gain, drawn per copy
+    room_kinds: tuple[str, ...] = ()  # one copy of each named room kind (babble, coloured, reverb, ...)
     room_snr_db: tuple[float, float] = (0.0, 30.0)
     rt60: tuple[float, float] = (0.2, 1.0)
     gain_db: tuple[float, float] = (-30.0, 6.0)
@@ -88,7 +93,20 @@ class AugmentConfig:
         out += [Variant("room", i, self.room_snr_db, (), False, self.seed, self.rt60, self.gain_db,
                         babble_root=self.babble_root, babble_corpora=self.babble_corpora)
                 for i in range(self.room_copies)]
+        out += [Variant(kind, 0, self.room_snr_db, (), False, self.seed, self.rt60, self.gain_db,
+                        babble_root=self.babble_root, babble_corpora=self.babble_corpora)
+                for kind in self.room_kinds]
         return out
+
+    def __post_init__(self) -> None:
+        unknown = set(self.room_kinds) - set(ROOM_KINDS)
+        if unknown:
+            raise ValueError(f"unknown room kinds {sorted(unknown)}; expected some of {', '.join(ROOM_KINDS)}")
+
+    @property
+    def needs_babble(self) -> bool:
+        """Whether some copy may draw babble (it then needs babble_root)."""
+        return bool(self.room_copies) or bool({"babble", "room"} & set(self.room_kinds))
 
 
 def clip_rng(path: str, variant: Variant) -> np.random.Generator:
@@ -146,8 +164,9 @@ def _room_variant(samples: np.ndarray, path: str, variant: Variant, rate: int,
         noise = rng.choice(["babble", "coloured", "none"] if variant.babble_root else ["coloured", "none"])
     else:
         steps, noise = {kind: True}, kind if kind in ("babble", "coloured") else "none"
-    if steps.get("reverb"):  # RT60 in 0.05 s steps, 8 rooms: a bounded set of responses, each cached
-        y = rooms.reverberate(y, round(float(rng.uniform(*variant.rt60)) * 20) / 20, rate, int(rng.integers(0, 8)))
+    if steps.get("reverb"):  # RT60 in 0.05 s steps, 8 rooms (not the benchmark's): a bounded set, each cached
+        y = rooms.reverberate(y, round(float(rng.uniform(*variant.rt60)) * 20) / 20, rate,
+                              int(rng.integers(*rooms.TRAINING_ROOMS)))
     if noise != "none":
         snr = float(rng.uniform(*variant.snr_db))
         n = (_babble(y, path, variant, rate, rng) if noise == "babble"

@@ -71,11 +71,12 @@ class Heads:
         return r @ self.w_c + self.b_c if profile else r @ self.w_u + self.b_u
 
 
-def _fit(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+def fit_logistic(x: np.ndarray, y: np.ndarray, c: float,
+                 sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression on all LABELS (absent classes get weights that never win)."""
     from sklearn.linear_model import LogisticRegression
 
-    clf = LogisticRegression(C=c, max_iter=3000).fit(x, y)
+    clf = LogisticRegression(C=c, max_iter=3000).fit(x, y, sample_weight=sample_weight)
     w = np.zeros((x.shape[1], len(LABELS)), np.float32)
     b = np.full(len(LABELS), -30.0, np.float32)
     w[:, clf.classes_] = clf.coef_.T
@@ -89,8 +90,8 @@ def fit_heads(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, enrol: np.ndar
     x = x.astype(np.float64)
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
     z = (x - mean) / std
-    w_u, b_u = _fit(z, y, c)
-    w_c, b_c = _fit(z - speaker_means(z, speakers, enrol), y, c)
+    w_u, b_u = fit_logistic(z, y, c)
+    w_c, b_c = fit_logistic(z - speaker_means(z, speakers, enrol), y, c)
     return Heads(mean.astype(np.float32), std.astype(np.float32), w_u, b_u, w_c, b_c)
 
 

@@ -95,10 +95,11 @@ def _with_copies(stats: np.ndarray, copies: list[np.ndarray], rows: np.ndarray, 
 
 def evaluate(stats: np.ndarray, clips: list[Clip], emodb_stats: np.ndarray | None, emodb: list[Clip] | None,
              rules: list[SessionRule], session_windows: int = 300, c: float = DEFAULT_C,
-             copies: list[np.ndarray] = ()) -> dict:
+             copies: list[np.ndarray] = (), heads_out: dict | None = None) -> dict:
     """The whole table: speaker folds (RAVDESS actors 1-20, TESS always training) and EmoDB cross-corpus
     (heads trained on every RAVDESS + TESS clip), session rows for each candidate rule. stats are flattened
-    head inputs (n, d); copies, augmented versions of them that join training only."""
+    head inputs (n, d); copies, augmented versions of them that join training only. heads_out, when given,
+    receives "folds": [(heads, scored test rows)] and "emodb": the heads EmoDB was read with."""
     named = {rule_name(r): r for r in rules}
     y = np.array([label_index(cl.label) for cl in clips])
     spk = np.array([cl.speaker for cl in clips])
@@ -110,10 +111,14 @@ def evaluate(stats: np.ndarray, clips: list[Clip], emodb_stats: np.ndarray | Non
         heads = fit_heads(*_with_copies(stats, copies, train, y, spk, enrol), c)
         folds.append(score_speakers(heads.standardise(stats), y, spk, enrol, test, heads, named, session_windows,
                                     seed=fold))
+        if heads_out is not None:
+            heads_out.setdefault("folds", []).append((heads, test[~enrol[test]]))
     table = {"speaker": _summary(folds), "rules": {k: vars(r) for k, r in named.items()},
              "session_windows": session_windows, "C": c}
     if emodb_stats is not None:
         heads = fit_heads(*_with_copies(stats, copies, np.arange(len(clips)), y, spk, enrol), c)
+        if heads_out is not None:
+            heads_out["emodb"] = heads
         ye = np.array([label_index(cl.label) for cl in emodb])
         se = np.array([cl.speaker for cl in emodb])
         table["emodb"] = score_speakers(heads.standardise(emodb_stats), ye, se, enrolment_mask(emodb),

@@ -87,7 +87,8 @@ class HeadStats:
     """Head-input statistics of one model file for clip paths, cached under root."""
 
     def __init__(self, model_path: Path, root: Path, threads: int = 2, batch: int = 16, variant=None) -> None:
-        """variant: an augmentation (training/augment.py) applied to each clip first; None for the clip itself."""
+        """variant: a transform applied to each clip first (an augment.Variant or a conditions.Condition: key()
+        and apply(samples, path, rate)); None for the clip itself."""
         self.model_path, self.variant = Path(model_path), variant
         digest = hashlib.sha256(self.model_path.read_bytes()).hexdigest()[:16]
         suffix = "" if variant is None else "-" + hashlib.sha256(variant.key().encode()).hexdigest()[:12]
@@ -123,9 +124,7 @@ class HeadStats:
         samples = load_file(path, self.config.sample_rate)
         if self.variant is None:
             return samples
-        from speechsense.training.augment import apply_variant
-
-        return apply_variant(samples, path, self.variant, self.config.sample_rate)
+        return self.variant.apply(samples, path, self.config.sample_rate)
 
     def get(self, paths: list[str]) -> np.ndarray:
         """(n, layers, 2 x dim) for paths (one prepared window per clip), computing what is missing."""

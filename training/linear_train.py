@@ -23,6 +23,7 @@ from speechsense.training.corpora import load_manifest, scan_emodb
 from speechsense.training.headstats import HeadStats
 from speechsense.training.presets import Preset
 from speechsense.training.report import publish, write_json
+from speechsense.training.room_eval import condition_stats, format_room_table, ravdess_rows, room_table
 
 log = logging.getLogger(__name__)
 SESSION_WINDOWS = 300  # simulated session length: 5 minutes at the default 1 s hop
@@ -56,10 +57,26 @@ def load_stats(preset: Preset, data_root: Path, cache: Path, threads: int = 2):
     emodb = scan_emodb(data_root).clips
     source = stats_source(preset)
     both = _flat(preset, HeadStats(source, cache / "headstats", threads).get([c.path for c in clips + emodb]))
-    augment = replace(preset.augment, babble_root=str(data_root)) if preset.augment.room_copies else preset.augment
+    augment = replace(preset.augment, babble_root=str(data_root)) if preset.augment.needs_babble else preset.augment
     copies = [_flat(preset, HeadStats(source, cache / "headstats", threads, variant=v).get([c.path for c in clips]))
               for v in augment.variants()]
     return clips, both[: len(clips)], emodb, both[len(clips):], copies
+
+
+def _save_heads(path: Path, heads) -> None:
+    np.savez(path, mean=heads.mean, std=heads.std, w_u=heads.w_u, b_u=heads.b_u, w_c=heads.w_c, b_c=heads.b_c)
+
+
+def robustness_table(preset: Preset, clips, x, emodb, xe, fitted: dict, data_root: Path, cache: Path,
+                     threads: int) -> dict:
+    """The fitted fold and EmoDB heads on every benchmark condition of the held-out clips."""
+    rav = ravdess_rows(clips)
+    source = stats_source(preset)
+    rav_stats = condition_stats(source, [clips[i].path for i in rav], data_root, cache,
+                                lambda s: _flat(preset, s), threads)
+    emodb_stats = condition_stats(source, [c.path for c in emodb], data_root, cache, lambda s: _flat(preset, s),
+                                  threads) if emodb else {}
+    return room_table(fitted["folds"], fitted.get("emodb"), clips, x, rav_stats, emodb, xe, emodb_stats)
 
 
 def run_linear(preset: Preset, out: Path, data_root: Path, cache: Path, reports: Path | None = None,
@@ -71,7 +88,9 @@ def run_linear(preset: Preset, out: Path, data_root: Path, cache: Path, reports:
         return json.loads((out / "metrics.json").read_text())
     clips, x, emodb, xe, copies = load_stats(preset, data_root, cache, threads)
     rules = candidate_rules(preset)
-    table = evaluate(x, clips, xe, emodb, rules, SESSION_WINDOWS, preset.linear_c, copies)
+    fitted: dict = {}
+    table = evaluate(x, clips, xe, emodb, rules, SESSION_WINDOWS, preset.linear_c, copies, heads_out=fitted)
+    robustness = robustness_table(preset, clips, x, emodb, xe, fitted, data_root, cache, threads)
     table["safe_rules"] = safe_rules(table)
     if preset.session_max_weight:
         chosen = rule_name(SessionRule(preset.session_prior_windows, preset.session_max_weight))
@@ -79,12 +98,13 @@ def run_linear(preset: Preset, out: Path, data_root: Path, cache: Path, reports:
             raise SystemExit(f"preset {preset.name}: its session rule {chosen} is not safe by measurement "
                              f"(safe: {table['safe_rules'] or 'none'}); set session_max_weight to 0 or a safe cap")
     heads, rnd = random_split_figures(x, clips, preset.linear_c, copies)
-    np.savez(out / "heads.npz", mean=heads.mean, std=heads.std, w_u=heads.w_u, b_u=heads.b_u, w_c=heads.w_c,
-             b_c=heads.b_c)
+    _save_heads(out / "heads.npz", heads)
+    for k, (fold, _) in enumerate(fitted["folds"]):  # for per-fold model files (export --fold-models)
+        _save_heads(out / f"heads-fold{k}.npz", fold)
     metrics = {"preset": preset.name, "family": "encoder", "head": "linear", "protocol": "calibration",
                "stats_model": str(stats_source(preset).name), "calibration": table,
                "random": rnd | {"protocol": "random"},
-               "session_offered": preset.session_max_weight > 0}
+               "session_offered": preset.session_max_weight > 0, "robustness": robustness}
     write_json(out / "metrics.json", metrics)
     write_json(out / "preset.json", preset.to_dict())
     spk = table["speaker"]
@@ -93,6 +113,7 @@ def run_linear(preset: Preset, out: Path, data_root: Path, cache: Path, reports:
     print(f"safe session rules: {table['safe_rules'] or 'none'}", flush=True)
     if "emodb" in table:
         print("EmoDB UAR: " + ", ".join(f"{m} {v:.3f}" for m, v in table["emodb"].items()), flush=True)
+    print("robustness, uncalibrated (training/room_eval.py):\n" + format_room_table(robustness), flush=True)
     print(f"random split (speakers shared): accuracy {rnd['accuracy']:.4f} UAR {rnd['uar']:.4f}", flush=True)
     if reports is not None:
         publish(out, reports)

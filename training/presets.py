@@ -325,6 +325,26 @@ WHISPER_BASE4_LINEAR_ROOMS = replace(
 )
 
 
+# The heads trained on one copy of every training clip per kind of room, so that each condition the robustness
+# benchmark measures has training examples of its kind (never its exact audio: other seeds, other rooms).
+WHISPER_BASE4_LINEAR_MULTIROOM = replace(
+    WHISPER_BASE4_LINEAR,
+    name="whisper-base4-linear-multiroom",
+    description="The int8 Whisper base encoder (frozen, first 4 of 6 blocks) of speechsense-encoder 1.0.0, its 5 "
+                "hidden states mean + std pooled over 3 s, exactly as that file computes them; per-unit "
+                "standardisation on the training clips; two multinomial logistic heads (L2, C = 0.05): a population "
+                "head, and a profile head trained on each speaker's statistics minus their enrolment baseline. "
+                "Training clips clean plus five copies, one of each kind: white noise (15-30 dB SNR), babble of 3-8 "
+                "neutral RAVDESS/TESS talkers of the other corpus (0-30 dB), coloured 1/f^b noise (b 0-2, 0-30 dB), "
+                "reverberation (RT60 0.2-1.0 s, 8 simulated rooms, not the benchmark's) and a phone line (8 kHz, "
+                "300-3400 Hz, mu-law half the time); a copy's clips are centred on that copy's enrolment clips.",
+    augment=AugmentConfig(noise_copies=1, snr_db=(15.0, 30.0), room_kinds=("babble", "coloured", "reverb",
+                                                                            "telephone"),
+                          babble_corpora=("ravdess", "tess")),
+    session_max_weight=0.0,
+)
+
+
 # The heads trained on one more copy of every training clip, white noise at 15-30 dB SNR (1.0.0's head had it).
 WHISPER_BASE4_LINEAR_NOISY = replace(
     WHISPER_BASE4_LINEAR,
@@ -398,6 +418,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (STUDY, IMPROVED, IMPROVED_MFCC
                                                   WHISPER_BASE4_HEAD, WHISPER_BASE_HEAD_EMODB, WHISPER_TINY_HEAD,
                                                   WHISPER_TINY_HEAD_EMODB, WHISPER_BASE4_HEAD_EMODB,
                                                   WHISPER_BASE4_LINEAR, WHISPER_BASE4_LINEAR_ROOMS,
+                                                  WHISPER_BASE4_LINEAR_MULTIROOM,
                                                   WHISPER_BASE4_LINEAR_NOISY)}
 
 

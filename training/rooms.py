@@ -26,6 +26,8 @@ TELEPHONE_BAND = (300.0, 3400.0)
 MU = 255.0
 EARLY_SECONDS = 0.05  # image-source reflections up to here, the statistical tail after
 ROOM_ORDER = 10  # image-source order for the early part (enough for 50 ms in rooms of a few metres)
+BENCHMARK_ROOM = 0  # the robustness benchmark's room; training copies draw from TRAINING_ROOMS, never it
+TRAINING_ROOMS = (1, 9)  # [low, high) of the room numbers training copies draw
 
 
 def _power(x: np.ndarray) -> float:
