@@ -85,6 +85,7 @@ class Scorer:
         meta = self.engines[0].model.meta
         self.name = meta.model_name if len(paths) == 1 else f"{meta.model_name} x{len(paths)} folds"
         self.family, self.protocol = meta.model_family, meta.protocol
+        self.version, self.preset = meta.model_version, meta.training_preset
         # Per-fold models are speaker-independent on their own fold's actors only; one model that trained
         # on RAVDESS at all has heard some of the 20 actors.
         if len(paths) == 1:
@@ -130,7 +131,8 @@ async def run(scorers: list[Scorer], sets: dict, pool: rooms.BabblePool, conditi
             labels = EMODB_LABELS if name == "emodb" else None
             for s in scorers:
                 runs = await s.score(windows, [f for _, f in clips], labels)
-                rows.append({"model": s.name, "family": s.family, "set": name, "condition": condition,
+                rows.append({"model": s.name, "family": s.family, "version": s.version, "preset": s.preset,
+                             "folds": len(s.paths) > 1, "set": name, "condition": condition,
                              "windows": len(windows), "uar": float(np.mean([uar(p, y) for p in runs])),
                              "accuracy": float(np.mean([(p == y).mean() for p in runs])),
                              "gated": float(np.mean([(p == -1).mean() for p in runs])),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from speechsense.export.robustness_card import robustness_section
 from speechsense.modelmeta import waveform_preparation
 
 REFERENCES = "references.json"
@@ -403,6 +404,6 @@ def render(run: Path, report: dict, metadata, reports_root: Path, commands: list
     preset = json.loads((run / "preset.json").read_text())
     text = [*_intro(metadata, m, preset, report["parameters"]), *_results(report, reports_root),
             *_export_section(report), *waveform_section(metadata, reports_root), *_noise_section(run), "",
-            "## Known limits", "", *LIMITS,
+            *robustness_section(metadata, reports_root), "## Known limits", "", *LIMITS,
             "", "## Reproduce", "", "```", *commands, "```", ""]
     return "\n".join(text)

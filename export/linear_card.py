@@ -8,6 +8,7 @@ from pathlib import Path
 
 from speechsense.export.card import REFERENCES, _load, _pct, references, waveform_section
 from speechsense.export.encoder_card import licence_section
+from speechsense.export.robustness_card import robustness_section
 from speechsense.training.calibration_eval import SAFE_MAX_LOSS
 
 ROWS = (("uncalibrated", "uncalibrated"), ("profile", "with a speaker profile (enrolment)"))
@@ -110,6 +111,7 @@ def render_linear_card(run: Path, report: dict, metadata, reports_root: Path, co
         *previous_model(reports_root),
         *waveform_section(metadata, reports_root),
         "",
+        *robustness_section(metadata, reports_root),
         "## Known limits",
         "",
         "- Acted speech; the only non-English check is EmoDB (German, acted).",

@@ -133,3 +133,29 @@ def test_fold_models_are_the_runs_fold_heads_on_the_source_encoder(tmp_path):
         outputs.append(probs)
     assert not np.allclose(outputs[0], outputs[1])  # each file carries its own fold's heads
     assert onnx.load(str(files[0]), load_external_data=False).graph.input[0].name == "waveform"
+
+
+def test_the_cards_robustness_section_shows_its_own_rows_and_its_recipes_folds(tmp_path):
+    from types import SimpleNamespace
+
+    from speechsense.export.robustness_card import robustness_section
+
+    def row(model, version, preset, folds, s, cond, uar, independent):
+        return {"model": model, "version": version, "preset": preset, "folds": folds, "set": s, "condition": cond,
+                "uar": uar, "gated": 0.0, "speaker_independent": independent}
+
+    rows = [row("enc", "2.0.0", "p", False, "ravdess", "clean", 0.91, False),
+            row("enc", "2.0.0", "p", False, "ravdess", "babble 10 dB", 0.61, False),
+            row("enc", "1.0.0", "old", False, "ravdess", "clean", 0.11, False),  # another version: not shown
+            row("enc x5 folds", "2.0.0", "p", True, "ravdess", "clean", 0.71, True),
+            row("hyb", "1.0.0", "h", False, "ravdess", "clean", 0.22, False)]
+    (tmp_path / "robustness.json").write_text(json.dumps({"rows": rows, "seed": 0, "gate": "adaptive",
+                                                          "babble_talkers": 4}))
+    (tmp_path / "references.json").write_text(json.dumps({"robustness_targets": {
+        "encoder": {"babble 10 dB": 0.55}, "source": "the issue"}}))
+    meta = SimpleNamespace(model_name="enc", model_version="2.0.0", training_preset="p", model_family="encoder")
+    text = "\n".join(robustness_section(meta, tmp_path))
+    assert "| clean | 0.910 | 0.710 | - |" in text and "| babble 10 dB | 0.610 | - | 0.55 |" in text
+    assert "heard in training" in text and "never heard" in text and "0.110" not in text and "0.220" not in text
+    other = SimpleNamespace(model_name="none", model_version="1", training_preset="x", model_family="hybrid")
+    assert robustness_section(other, tmp_path) == []
