@@ -10,6 +10,10 @@ everything after the statistics is replaced by:
 
 W_u is the population head (no calibration, or a session's shrunk baseline); W_c the profile head, trained
 on each speaker's statistics relative to their enrolment. Old single-input files keep working in the server.
+A gated mixture (training/calibration.py gated) adds a room expert's heads and a detector on z:
+
+    p = sigmoid(z @ w_gate + b_gate)           (batch, 1)
+    logits = (1 - p) x the heads above + p x the room expert's, both reading r and the same profile_head
 """
 
 from __future__ import annotations
@@ -39,6 +43,13 @@ class LinearHeads:
     b_uncalibrated: np.ndarray  # (labels,)
     w_calibrated: np.ndarray
     b_calibrated: np.ndarray
+    # A gated mixture's room expert (same standardisation) and detector; None for plain linear heads.
+    gate_w_uncalibrated: np.ndarray | None = None
+    gate_b_uncalibrated: np.ndarray | None = None
+    gate_w_calibrated: np.ndarray | None = None
+    gate_b_calibrated: np.ndarray | None = None
+    gate_w: np.ndarray | None = None  # (n,)
+    gate_b: float = 0.0
 
     @property
     def size(self) -> int:
@@ -70,7 +81,39 @@ def _head_nodes(stats: str, heads: LinearHeads) -> tuple[list[onnx.NodeProto], l
         mk("Add", ["calib/mm_c", "calib/b_c"], ["calib/logits_c"]),
         mk("Greater", [PROFILE_HEAD_INPUT, "calib/half"], ["calib/use_profile"]),
         mk("Where", ["calib/use_profile", "calib/logits_c", "calib/logits_u"], ["calib/logits"]),
-        mk("Softmax", ["calib/logits"], [PROBABILITIES], axis=-1),
+    ]
+    logits = "calib/logits"
+    if heads.gate_w is not None:
+        gate_nodes, gate_inits = _gate_nodes(heads, logits)
+        nodes, inits, logits = nodes + gate_nodes, inits + gate_inits, "calib/mixed"
+    nodes.append(mk("Softmax", [logits], [PROBABILITIES], axis=-1))
+    return nodes, inits
+
+
+def _gate_nodes(heads: LinearHeads, clean: str) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """The room expert's logits, the detector's p and the mixture clean + p x (room - clean) -> calib/mixed."""
+    f32 = np.float32
+    inits = [
+        _const("calib/gate_w_u", heads.gate_w_uncalibrated.astype(f32)),
+        _const("calib/gate_b_u", heads.gate_b_uncalibrated.astype(f32)),
+        _const("calib/gate_w_c", heads.gate_w_calibrated.astype(f32)),
+        _const("calib/gate_b_c", heads.gate_b_calibrated.astype(f32)),
+        _const("calib/gate_w", heads.gate_w.astype(f32).reshape(-1, 1)),
+        _const("calib/gate_b", np.array([heads.gate_b], f32)),
+    ]
+    mk = helper.make_node
+    nodes = [
+        mk("MatMul", ["calib/relative", "calib/gate_w_u"], ["calib/room_mm_u"]),
+        mk("Add", ["calib/room_mm_u", "calib/gate_b_u"], ["calib/room_u"]),
+        mk("MatMul", ["calib/relative", "calib/gate_w_c"], ["calib/room_mm_c"]),
+        mk("Add", ["calib/room_mm_c", "calib/gate_b_c"], ["calib/room_c"]),
+        mk("Where", ["calib/use_profile", "calib/room_c", "calib/room_u"], ["calib/room"]),
+        mk("MatMul", [HEAD_INPUT_OUTPUT, "calib/gate_w"], ["calib/gate_mm"]),
+        mk("Add", ["calib/gate_mm", "calib/gate_b"], ["calib/gate_logit"]),
+        mk("Sigmoid", ["calib/gate_logit"], ["calib/room_p"]),
+        mk("Sub", ["calib/room", clean], ["calib/room_minus_clean"]),
+        mk("Mul", ["calib/room_p", "calib/room_minus_clean"], ["calib/room_share"]),
+        mk("Add", [clean, "calib/room_share"], ["calib/mixed"]),
     ]
     return nodes, inits
 

@@ -24,8 +24,20 @@ PROTOCOL_TEXT = ("calibration: heads trained on the random split's train + valid
 
 
 def load_heads(run: Path, name: str = "heads.npz") -> LinearHeads:
+    """The run's heads; a gated mixture's room expert and detector where the file holds them."""
     with np.load(run / name) as h:
-        return LinearHeads(h["mean"], h["std"], h["w_u"], h["b_u"], h["w_c"], h["b_c"])
+        gate = () if "gate_w" not in h else (h["gate_w_u"], h["gate_b_u"], h["gate_w_c"], h["gate_b_c"],
+                                              h["gate_w"], float(h["gate_b"]))
+        return LinearHeads(h["mean"], h["std"], h["w_u"], h["b_u"], h["w_c"], h["b_c"], *gate)
+
+
+def numpy_heads(h: LinearHeads):
+    """The same heads as training's numpy Heads (a gated mixture included), for parity checks."""
+    from speechsense.training.calibration import Heads, RoomGate
+
+    gate = None if h.gate_w is None else RoomGate(h.gate_w_uncalibrated, h.gate_b_uncalibrated,
+                                                  h.gate_w_calibrated, h.gate_b_calibrated, h.gate_w, h.gate_b)
+    return Heads(h.mean, h.std, h.w_uncalibrated, h.b_uncalibrated, h.w_calibrated, h.b_calibrated, gate)
 
 
 def linear_metrics(run: Path) -> dict:
@@ -87,7 +99,7 @@ def parity(out: Path, source: Path, run: Path, data_root: Path, cache: Path, hea
                                                "profile_head": np.zeros((n, 1), np.float32)})[0])
         stats = old.run(None, {old.get_inputs()[0].name: windows if len(old.get_inputs()[0].shape) == 2 else feats})[0]
         stats = (stats[:, : depth + 1] if depth else stats).reshape(n, -1)
-        logits = ((stats - heads.mean) / heads.std) @ heads.w_uncalibrated + heads.b_uncalibrated
+        logits = numpy_heads(heads).logits((stats - heads.mean) / heads.std)
         e = np.exp(logits - logits.max(1, keepdims=True))
         expected.append(e / e.sum(1, keepdims=True))
     got, expected = np.concatenate(got), np.concatenate(expected)

@@ -52,7 +52,7 @@ def speaker_means(z: np.ndarray, speakers: np.ndarray, mask: np.ndarray) -> np.n
 
 @dataclass(frozen=True)
 class Heads:
-    """Standardisation and two multinomial logistic heads (weights as (n, labels))."""
+    """Standardisation and two multinomial logistic heads (weights as (n, labels)); with a gate, a mixture."""
 
     mean: np.ndarray
     std: np.ndarray
@@ -60,6 +60,7 @@ class Heads:
     b_u: np.ndarray
     w_c: np.ndarray
     b_c: np.ndarray
+    gate: RoomGate | None = None
 
     def standardise(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / self.std
@@ -68,7 +69,30 @@ class Heads:
         """Scores of standardised inputs z read against a baseline (None: none) by the profile head (trained
         on enrolment-relative input) or the population head (profile=False: no calibration, or a session's)."""
         r = z if baseline is None else z - baseline
-        return r @ self.w_c + self.b_c if profile else r @ self.w_u + self.b_u
+        out = r @ self.w_c + self.b_c if profile else r @ self.w_u + self.b_u
+        if self.gate is None:
+            return out
+        g = self.gate
+        room = r @ g.w_c + g.b_c if profile else r @ g.w_u + g.b_u
+        p = g.room_probability(z)[:, None]
+        return (1 - p) * out + p * room
+
+
+@dataclass(frozen=True)
+class RoomGate:
+    """The room expert of a gated mixture (heads trained on every room copy, in the mixture's standardisation)
+    and its detector: p = sigmoid(z @ w + b) on the absolute statistics (a baseline would remove the room),
+    logits = (1 - p) x the clean expert's + p x the room expert's."""
+
+    w_u: np.ndarray
+    b_u: np.ndarray
+    w_c: np.ndarray
+    b_c: np.ndarray
+    w: np.ndarray  # (n,)
+    b: float
+
+    def room_probability(self, z: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(z @ self.w + self.b)))
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, c: float,
@@ -93,6 +117,40 @@ def fit_heads(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, enrol: np.ndar
     w_u, b_u = fit_logistic(z, y, c)
     w_c, b_c = fit_logistic(z - speaker_means(z, speakers, enrol), y, c)
     return Heads(mean.astype(np.float32), std.astype(np.float32), w_u, b_u, w_c, b_c)
+
+
+def restandardised(h: Heads, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(w_u, b_u, w_c, b_c) of h's linear heads on inputs standardised by mean and std instead, exactly:
+    z_h = z * ratio + shift. A baseline in the new standardisation maps to h's by the same ratio, so the profile
+    head, which reads z - baseline, takes the ratio and no shift."""
+    ratio = (std / h.std).astype(np.float64)[:, None]
+    shift = ((mean - h.mean) / h.std).astype(np.float64)
+    return ratio * h.w_u, h.b_u + shift @ h.w_u, ratio * h.w_c, h.b_c.astype(np.float64)
+
+
+def average(members: list[Heads]) -> Heads:
+    """One pair of heads whose logits are the mean of the members' logits, exactly (all are linear in the
+    statistics), in the first member's standardisation."""
+    first = members[0]
+    parts = [restandardised(h, first.mean, first.std) for h in members]
+    w_u, b_u, w_c, b_c = (np.mean([p[k] for p in parts], axis=0).astype(np.float32) for k in range(4))
+    return Heads(first.mean, first.std, w_u, b_u, w_c, b_c)
+
+
+def gated(clean: Heads, room: Heads, w: np.ndarray, b: float) -> Heads:
+    """The mixture of a clean expert and a room expert whose detector (w, b) reads room's standardisation."""
+    f32 = np.float32
+    w_u, b_u, w_c, b_c = (a.astype(f32) for a in restandardised(clean, room.mean, room.std))
+    gate = RoomGate(room.w_u, room.b_u, room.w_c, room.b_c, np.asarray(w, f32), float(b))
+    return Heads(room.mean, room.std, w_u, b_u, w_c, b_c, gate)
+
+
+def fit_detector(z: np.ndarray, is_room: np.ndarray, c: float) -> tuple[np.ndarray, float]:
+    """Logistic weights telling rows of room copies (is_room) from the rest, classes balanced."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(z, is_room.astype(int))
+    return clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
 
 
 def emodb_restricted(logits: np.ndarray) -> np.ndarray:

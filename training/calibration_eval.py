@@ -19,7 +19,9 @@ from speechsense.training.calibration import (
     Heads,
     emodb_restricted,
     enrolment_mask,
+    fit_detector,
     fit_heads,
+    gated,
     speaker_means,
     uar,
 )
@@ -93,9 +95,23 @@ def _with_copies(stats: np.ndarray, copies: list[np.ndarray], rows: np.ndarray, 
     return np.concatenate(parts), np.tile(y[rows], n), np.concatenate(speakers), np.tile(enrol[rows], n)
 
 
+def fit_recipe(stats: np.ndarray, copies: list[np.ndarray], rows: np.ndarray, y: np.ndarray, spk: np.ndarray,
+               enrol: np.ndarray, c: float, clean_copies: tuple[int, ...] | None = None) -> Heads:
+    """Heads on the rows and their copies; with clean_copies, the gated mixture of a clean expert (the rows
+    and those copies) and a room expert (every copy), mixed by a detector of the other copies' rows."""
+    room = fit_heads(*_with_copies(stats, copies, rows, y, spk, enrol), c)
+    if clean_copies is None:
+        return room
+    clean = fit_heads(*_with_copies(stats, [copies[k] for k in clean_copies], rows, y, spk, enrol), c)
+    x = np.concatenate([stats[rows], *(cp[rows] for cp in copies)])
+    is_room = np.repeat([k > 0 and k - 1 not in clean_copies for k in range(1 + len(copies))], len(rows))
+    return gated(clean, room, *fit_detector(room.standardise(x), is_room, c))
+
+
 def evaluate(stats: np.ndarray, clips: list[Clip], emodb_stats: np.ndarray | None, emodb: list[Clip] | None,
              rules: list[SessionRule], session_windows: int = 300, c: float = DEFAULT_C,
-             copies: list[np.ndarray] = (), heads_out: dict | None = None) -> dict:
+             copies: list[np.ndarray] = (), heads_out: dict | None = None,
+             clean_copies: tuple[int, ...] | None = None) -> dict:
     """The whole table: speaker folds (RAVDESS actors 1-20, TESS always training) and EmoDB cross-corpus
     (heads trained on every RAVDESS + TESS clip), session rows for each candidate rule. stats are flattened
     head inputs (n, d); copies, augmented versions of them that join training only. heads_out, when given,
@@ -108,7 +124,7 @@ def evaluate(stats: np.ndarray, clips: list[Clip], emodb_stats: np.ndarray | Non
     for fold in range(SPEAKER_FOLDS):
         split = make_split(clips, "speaker", fold)
         train, test = np.array(split.train + split.val), np.array(split.test)
-        heads = fit_heads(*_with_copies(stats, copies, train, y, spk, enrol), c)
+        heads = fit_recipe(stats, copies, train, y, spk, enrol, c, clean_copies)
         folds.append(score_speakers(heads.standardise(stats), y, spk, enrol, test, heads, named, session_windows,
                                     seed=fold))
         if heads_out is not None:
@@ -116,7 +132,7 @@ def evaluate(stats: np.ndarray, clips: list[Clip], emodb_stats: np.ndarray | Non
     table = {"speaker": _summary(folds), "rules": {k: vars(r) for k, r in named.items()},
              "session_windows": session_windows, "C": c}
     if emodb_stats is not None:
-        heads = fit_heads(*_with_copies(stats, copies, np.arange(len(clips)), y, spk, enrol), c)
+        heads = fit_recipe(stats, copies, np.arange(len(clips)), y, spk, enrol, c, clean_copies)
         if heads_out is not None:
             heads_out["emodb"] = heads
         ye = np.array([label_index(cl.label) for cl in emodb])
@@ -143,13 +159,14 @@ def safe_rules(table: dict, max_loss: float = SAFE_MAX_LOSS) -> list[str]:
 
 
 def random_split_figures(stats: np.ndarray, clips: list[Clip], c: float = DEFAULT_C,
-                         copies: list[np.ndarray] = ()) -> tuple[Heads, dict]:
+                         copies: list[np.ndarray] = (), clean_copies: tuple[int, ...] | None = None
+                         ) -> tuple[Heads, dict]:
     """Heads trained on the `random` split's train + validation clips, and their test accuracy/UAR
     (uncalibrated: the random split shares speakers between train and test)."""
     y = np.array([label_index(cl.label) for cl in clips])
     spk = np.array([cl.speaker for cl in clips])
     split = make_split(clips, "random")
     train, test = np.array(split.train + split.val), np.array(split.test)
-    heads = fit_heads(*_with_copies(stats, copies, train, y, spk, enrolment_mask(clips)), c)
+    heads = fit_recipe(stats, copies, train, y, spk, enrolment_mask(clips), c, clean_copies)
     pred = heads.logits(heads.standardise(stats[test])).argmax(axis=1)
     return heads, {"accuracy": float(np.mean(pred == y[test])), "uar": uar(y[test], pred), "n": int(len(test))}

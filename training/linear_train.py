@@ -64,7 +64,12 @@ def load_stats(preset: Preset, data_root: Path, cache: Path, threads: int = 2):
 
 
 def _save_heads(path: Path, heads) -> None:
-    np.savez(path, mean=heads.mean, std=heads.std, w_u=heads.w_u, b_u=heads.b_u, w_c=heads.w_c, b_c=heads.b_c)
+    """heads.npz: the standardisation and heads, and a gated mixture's room expert and detector (gate_*)."""
+    g = heads.gate
+    gate = {} if g is None else {"gate_w_u": g.w_u, "gate_b_u": g.b_u, "gate_w_c": g.w_c, "gate_b_c": g.b_c,
+                                 "gate_w": g.w, "gate_b": np.float32(g.b)}
+    np.savez(path, mean=heads.mean, std=heads.std, w_u=heads.w_u, b_u=heads.b_u, w_c=heads.w_c, b_c=heads.b_c,
+             **gate)
 
 
 def robustness_table(preset: Preset, clips, x, emodb, xe, fitted: dict, data_root: Path, cache: Path,
@@ -89,22 +94,26 @@ def run_linear(preset: Preset, out: Path, data_root: Path, cache: Path, reports:
     clips, x, emodb, xe, copies = load_stats(preset, data_root, cache, threads)
     rules = candidate_rules(preset)
     fitted: dict = {}
-    table = evaluate(x, clips, xe, emodb, rules, SESSION_WINDOWS, preset.linear_c, copies, heads_out=fitted)
+    gate = preset.gate_clean_copies or None
+    table = evaluate(x, clips, xe, emodb, rules, SESSION_WINDOWS, preset.linear_c, copies, heads_out=fitted,
+                     clean_copies=gate)
     robustness = robustness_table(preset, clips, x, emodb, xe, fitted, data_root, cache, threads)
     table["safe_rules"] = safe_rules(table)
-    if preset.session_max_weight:
+    offered = False
+    if preset.session_max_weight:  # offered only where safe by measurement, whatever the preset asks
         chosen = rule_name(SessionRule(preset.session_prior_windows, preset.session_max_weight))
-        if chosen not in table["safe_rules"]:
-            raise SystemExit(f"preset {preset.name}: its session rule {chosen} is not safe by measurement "
-                             f"(safe: {table['safe_rules'] or 'none'}); set session_max_weight to 0 or a safe cap")
-    heads, rnd = random_split_figures(x, clips, preset.linear_c, copies)
+        offered = chosen in table["safe_rules"]
+        if not offered:
+            log.warning("preset %s: its session rule %s is not safe by measurement (safe: %s): not offered",
+                        preset.name, chosen, table["safe_rules"] or "none")
+    heads, rnd = random_split_figures(x, clips, preset.linear_c, copies, gate)
     _save_heads(out / "heads.npz", heads)
     for k, (fold, _) in enumerate(fitted["folds"]):  # for per-fold model files (export --fold-models)
         _save_heads(out / f"heads-fold{k}.npz", fold)
     metrics = {"preset": preset.name, "family": "encoder", "head": "linear", "protocol": "calibration",
                "stats_model": str(stats_source(preset).name), "calibration": table,
                "random": rnd | {"protocol": "random"},
-               "session_offered": preset.session_max_weight > 0, "robustness": robustness}
+               "session_offered": offered, "robustness": robustness}
     write_json(out / "metrics.json", metrics)
     write_json(out / "preset.json", preset.to_dict())
     spk = table["speaker"]

@@ -51,6 +51,10 @@ class Preset:
     linear_c: float = 0.05
     session_prior_windows: float = 40.0
     session_max_weight: float = 0.0  # 0: session calibration is not offered
+    # A gated mixture (training/calibration.py gated): a clean expert trained on the clean clips and these
+    # copies (indices into augment.variants()), a room expert on every copy, and a detector of the other copies
+    # that mixes them per window. Empty: one pair of heads on every copy.
+    gate_clean_copies: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.model == "encoder-head") != bool(self.encoder):
@@ -345,6 +349,26 @@ WHISPER_BASE4_LINEAR_MULTIROOM = replace(
 )
 
 
+# The multiroom heads lost 0.012 of clean speaker UAR; mixing them with the clean + white-noise heads by a
+# detector of room copies kept clean speech as before (benchmarks/research/room_heads_screen.py, round 3).
+WHISPER_BASE4_LINEAR_GATED = replace(
+    WHISPER_BASE4_LINEAR_MULTIROOM,
+    name="whisper-base4-linear-gated",
+    description="The int8 Whisper base encoder (frozen, first 4 of 6 blocks) of speechsense-encoder 1.0.0, its 5 "
+                "hidden states mean + std pooled over 3 s, exactly as that file computes them. Two experts, each a "
+                "population and a profile head (multinomial logistic, L2, C = 0.05): a clean expert trained on the "
+                "clean clips and one white-noise copy (15-30 dB SNR), and a room expert trained on those and four "
+                "more copies, one of each kind: babble of 3-8 neutral RAVDESS/TESS talkers of the other corpus "
+                "(0-30 dB), coloured 1/f^b noise (b 0-2, 0-30 dB), reverberation (RT60 0.2-1.0 s, 8 simulated "
+                "rooms, not the benchmark's) and a phone line (8 kHz, 300-3400 Hz, mu-law half the time). A "
+                "logistic detector of those four copies, on the same statistics, gives each window p; its logits "
+                "are (1 - p) x the clean expert's + p x the room expert's. Per-unit standardisation on every "
+                "training row; a copy's clips are centred on that copy's enrolment clips.",
+    gate_clean_copies=(0,),
+    session_max_weight=0.1,
+)
+
+
 # The heads trained on one more copy of every training clip, white noise at 15-30 dB SNR (1.0.0's head had it).
 WHISPER_BASE4_LINEAR_NOISY = replace(
     WHISPER_BASE4_LINEAR,
@@ -418,7 +442,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (STUDY, IMPROVED, IMPROVED_MFCC
                                                   WHISPER_BASE4_HEAD, WHISPER_BASE_HEAD_EMODB, WHISPER_TINY_HEAD,
                                                   WHISPER_TINY_HEAD_EMODB, WHISPER_BASE4_HEAD_EMODB,
                                                   WHISPER_BASE4_LINEAR, WHISPER_BASE4_LINEAR_ROOMS,
-                                                  WHISPER_BASE4_LINEAR_MULTIROOM,
+                                                  WHISPER_BASE4_LINEAR_MULTIROOM, WHISPER_BASE4_LINEAR_GATED,
                                                   WHISPER_BASE4_LINEAR_NOISY)}
 
 

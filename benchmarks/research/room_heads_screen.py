@@ -10,6 +10,15 @@ The rule, fixed before any candidate's figure: the baseline is 1.1.0's recipe (c
 copy, C = 0.05). A candidate qualifies when its clean speaker-fold UAR is at least the baseline's and its
 clean EmoDB UAR at most 0.01 below the baseline's; among those, the one with the best mean speaker-fold UAR
 over the 9 other conditions is chosen; none qualifying, the baseline stays.
+
+Round 3 (`--round 3`), after round 2's did too (same rule, stated before its figures): a gated mixture, the
+baseline's head for windows that sound clean and the multiroom head for those that do not, by a logistic
+detector of "a room copy" (babble, coloured, reverb, telephone rows against clean and white-noise rows) on
+the same statistics: logits = (1 - p) x baseline + p x multiroom.
+
+Round 2 (`--round 2`), added after round 1's candidates all lost 0.012 of clean speaker UAR (same rule, same
+baseline, stated before its figures): the logit average of the baseline's and the multiroom head (one linear
+head, exactly: heads.average), multiroom standardised on the clean rows only, and multiroom at C 0.02.
     python benchmarks/research/room_heads_screen.py --json reports/room_heads_screen.json
 """
 
@@ -24,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from speechsense.labels import label_index
-from speechsense.training.calibration import Heads, enrolment_mask, fit_logistic
+from speechsense.training.calibration import Heads, average, enrolment_mask, fit_logistic
 from speechsense.training.conditions import CONDITIONS
 from speechsense.training.corpora import default_data_root
 from speechsense.training.linear_train import _flat, load_stats, stats_source
@@ -42,6 +51,9 @@ class Candidate:
     copies: tuple[str, ...]
     c: float = 0.05
     clean_weight: float = 1.0  # weight of the clean rows against each copy's
+    blend: tuple[str, ...] | None = None  # average with a head trained on these copies instead (its logits)
+    clean_standardise: bool = False  # per-unit mean and std of the clean rows, not of all rows
+    gated: bool = False  # with blend: a detector of room copies mixes the two heads instead of averaging
 
 
 CANDIDATES = (
@@ -51,12 +63,54 @@ CANDIDATES = (
     Candidate("multiroom, clean weighted x3", COPY_NAMES, clean_weight=3.0),
     Candidate("clean + white + telephone + reverb", ("noise", "reverb", "telephone")),
 )
+ROUND2 = (
+    CANDIDATES[0],
+    Candidate("average of baseline and multiroom heads", COPY_NAMES, blend=("noise",)),
+    Candidate("multiroom, clean-row standardisation", COPY_NAMES, clean_standardise=True),
+    Candidate("multiroom, C 0.02", COPY_NAMES, c=0.02),
+)
+ROUND3 = (
+    CANDIDATES[0],
+    Candidate("gated mixture of baseline and multiroom heads", COPY_NAMES, blend=("noise",), gated=True),
+)
 
 
-def population_head(x: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float) -> Heads:
-    """The uncalibrated head alone (the profile head does not change what the conditions measure)."""
-    mean = np.average(x, axis=0, weights=weights)
-    std = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=weights)) + 1e-6
+@dataclass(frozen=True)
+class GatedHeads:
+    """Two population heads mixed per row by p = sigmoid(z_room @ v + a) on the room head's input."""
+
+    clean: Heads
+    room: Heads
+    v: np.ndarray
+    a: float
+
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        return x  # each head standardises its own
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        z = self.room.standardise(x)
+        p = 1.0 / (1.0 + np.exp(-(z @ self.v + self.a)))
+        return (1 - p)[:, None] * self.clean.logits(self.clean.standardise(x)) + p[:, None] * self.room.logits(z)
+
+
+def room_detector(room: Heads, x, copies, rows: np.ndarray, clean_kinds: tuple[str, ...]) -> tuple[np.ndarray, float]:
+    """Logistic weights telling room copies from clean rows and the clean_kinds copies, on room's input."""
+    from sklearn.linear_model import LogisticRegression
+
+    inside = [x[rows], *(copies[k][rows] for k in clean_kinds)]
+    outside = [copies[k][rows] for k in COPY_NAMES if k not in clean_kinds]
+    z = room.standardise(np.concatenate(inside + outside))
+    target = np.concatenate([np.zeros(len(rows) * len(inside)), np.ones(len(rows) * len(outside))])
+    clf = LogisticRegression(C=0.05, max_iter=2000, class_weight="balanced").fit(z, target)
+    return clf.coef_[0], float(clf.intercept_[0])
+
+
+def population_head(x: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float, clean_rows: int = 0) -> Heads:
+    """The uncalibrated head alone (the profile head does not change what the conditions measure); standardised
+    on the first clean_rows rows when given."""
+    ref, ref_w = (x[:clean_rows], weights[:clean_rows]) if clean_rows else (x, weights)
+    mean = np.average(ref, axis=0, weights=ref_w)
+    std = np.sqrt(np.average((ref - mean) ** 2, axis=0, weights=ref_w)) + 1e-6
     w, b = fit_logistic((x - mean) / std, y, c, weights / weights.mean())
     return Heads(mean.astype(np.float32), std.astype(np.float32), w, b, w, b)
 
@@ -67,6 +121,18 @@ def training_rows(x, copies: dict[str, np.ndarray], rows: np.ndarray, y: np.ndar
     return np.concatenate(parts), np.tile(y[rows], 1 + len(cand.copies)), weights
 
 
+def fit_candidate(cand: Candidate, x, copies, rows: np.ndarray, y: np.ndarray) -> Heads:
+    heads = population_head(*training_rows(x, copies, rows, y, cand), cand.c,
+                            len(rows) if cand.clean_standardise else 0)
+    if cand.blend is None:
+        return heads
+    other = Candidate(cand.name, cand.blend, cand.c)
+    clean = population_head(*training_rows(x, copies, rows, y, other), other.c)
+    if cand.gated:
+        return GatedHeads(clean, heads, *room_detector(heads, x, copies, rows, cand.blend))
+    return average([heads, clean])
+
+
 def screen(cand: Candidate, clips, x, copies, emodb, xe, rav_stats, emodb_stats) -> dict:
     y = np.array([label_index(c.label) for c in clips])
     enrol = enrolment_mask(clips)
@@ -74,8 +140,8 @@ def screen(cand: Candidate, clips, x, copies, emodb, xe, rav_stats, emodb_stats)
     for fold in range(SPEAKER_FOLDS):
         split = make_split(clips, "speaker", fold)
         train, test = np.array(split.train + split.val), np.array(split.test)
-        folds.append((population_head(*training_rows(x, copies, train, y, cand), cand.c), test[~enrol[test]]))
-    all_heads = population_head(*training_rows(x, copies, np.arange(len(clips)), y, cand), cand.c)
+        folds.append((fit_candidate(cand, x, copies, train, y), test[~enrol[test]]))
+    all_heads = fit_candidate(cand, x, copies, np.arange(len(clips)), y)
     return room_table(folds, all_heads, clips, x, rav_stats, emodb, xe, emodb_stats)
 
 
@@ -99,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", type=Path, default=None)
     p.add_argument("--cache", type=Path, default=REPO / "cache")
+    p.add_argument("--round", type=int, choices=(1, 2, 3), default=1, help="which round's candidates")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     root = args.data_root or default_data_root()
@@ -111,15 +178,16 @@ def main(argv: list[str] | None = None) -> int:
     rav_stats = condition_stats(source, [clips[i].path for i in rav], root, args.cache, flat)
     emodb_stats = condition_stats(source, [c.path for c in emodb], root, args.cache, flat)
     results = {}
-    for cand in CANDIDATES:
+    candidates = {1: CANDIDATES, 2: ROUND2, 3: ROUND3}[args.round]
+    for cand in candidates:
         t0 = time.time()
         results[cand.name] = screen(cand, clips, x, copies, emodb, xe, rav_stats, emodb_stats)
         print(f"\n== {cand.name} ({time.time() - t0:.0f} s)\n{format_room_table(results[cand.name])}", flush=True)
     chosen = choose(results)
     print(f"\nchosen by the rule: {chosen}", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"candidates": [vars(c) for c in CANDIDATES], "results": results,
-                                         "chosen": chosen}, indent=1))
+        args.json.write_text(json.dumps({"round": args.round, "candidates": [vars(c) for c in candidates],
+                                         "results": results, "chosen": chosen}, indent=1))
     return 0
 
 

@@ -114,3 +114,74 @@ def test_session_predictions_are_causal():
     part = session_predictions(z[:20], heads, rule)
     np.testing.assert_allclose(full[:20], part)  # later windows never change earlier readings
     np.testing.assert_allclose(full[0], heads.logits(z[:1])[0])  # the first window is read uncalibrated
+
+
+def test_averaged_heads_are_one_linear_head_with_the_mean_logits():
+    from speechsense.training.calibration import Heads, average, speaker_means
+
+    rng = np.random.default_rng(3)
+    d, f32 = 6, np.float32
+
+    def random_heads(scale):
+        return Heads((rng.standard_normal(d) * scale).astype(f32), rng.uniform(0.5, 3, d).astype(f32),
+                     rng.standard_normal((d, 8)).astype(f32), rng.standard_normal(8).astype(f32),
+                     rng.standard_normal((d, 8)).astype(f32), rng.standard_normal(8).astype(f32))
+
+    members = [random_heads(1.0), random_heads(4.0)]
+    both = average(members)
+    x = rng.standard_normal((20, d)).astype(np.float64) * 3
+    spk, enrol = np.repeat(["a", "b"], 10), np.tile([True, False, False, False, False], 4)
+    mean_u = np.mean([h.logits(h.standardise(x)) for h in members], axis=0)
+    np.testing.assert_allclose(both.logits(both.standardise(x)), mean_u, rtol=1e-4, atol=1e-4)
+    mean_c = np.mean([h.logits(z, speaker_means(z, spk, enrol), profile=True)
+                      for h in members for z in [h.standardise(x)]], axis=0)
+    z = both.standardise(x)
+    np.testing.assert_allclose(both.logits(z, speaker_means(z, spk, enrol), profile=True), mean_c, rtol=1e-4,
+                               atol=1e-4)
+    assert not np.allclose(mean_u, members[0].logits(members[0].standardise(x)))
+
+
+def test_a_gated_mixture_in_the_graph_matches_its_numpy_heads():
+    from speechsense.export.linear import numpy_heads
+
+    source = onnx.load(str(bundled_model("encoder")))
+    rng = np.random.default_rng(4)
+    n, f32 = 5 * 1024, np.float32
+
+    def weights():
+        return (rng.standard_normal((n, 8)) * 0.02).astype(f32), rng.standard_normal(8).astype(f32)
+
+    heads = LinearHeads(rng.standard_normal(n).astype(f32), rng.uniform(0.5, 2, n).astype(f32), *weights(),
+                        *weights(), *weights(), *weights(), (rng.standard_normal(n) * 0.02).astype(f32), 0.3)
+    model = build_calibrated(source, heads, model_meta(bundled_model("encoder")))
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    first = sess.get_inputs()[0]
+    shape = [3] + [d for d in first.shape[1:]]
+    x = (rng.standard_normal(shape) * (0.1 if first.name == "waveform" else 1)).astype(f32)
+    base = (rng.standard_normal((3, n)) * 0.5).astype(f32)
+    flags = np.array([[0], [1], [0]], f32)
+    probs, z = sess.run(None, {first.name: x, "baseline": base, "profile_head": flags})
+    ref = numpy_heads(heads)
+    expected = np.where(flags > 0.5, softmax(ref.logits(z, base, profile=True)), softmax(ref.logits(z, base)))
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    p = ref.gate.room_probability(z)
+    assert np.all((p > 0.01) & (p < 0.99))  # both experts take part, so the check covers the mixing
+    plain = softmax((z - base) @ heads.w_uncalibrated + heads.b_uncalibrated)
+    assert not np.allclose(probs[[0, 2]], plain[[0, 2]], atol=1e-3)
+
+
+def test_a_gated_recipe_sends_room_copies_to_the_room_expert():
+    from speechsense.training.calibration_eval import fit_recipe
+
+    x, y, spk, enrol = synthetic_speakers(seed=2)
+    rng = np.random.default_rng(5)
+    noisy = x + rng.standard_normal(x.shape) * 0.3  # a copy like the clean clips: the clean expert's domain
+    room = x * 0.5 + 4.0  # a copy that moves every statistic: a room
+    rows = np.arange(len(x))
+    heads = fit_recipe(x, [noisy, room], rows, y, spk, enrol, 0.05, clean_copies=(0,))
+    assert heads.gate is not None
+    p_clean = heads.gate.room_probability(heads.standardise(x))
+    p_room = heads.gate.room_probability(heads.standardise(room))
+    assert p_clean.mean() < 0.1 and p_room.mean() > 0.9
+    plain = fit_recipe(x, [noisy, room], rows, y, spk, enrol, 0.05)
+    assert plain.gate is None
