@@ -83,7 +83,8 @@ class Scorer:
         for e in self.engines:  # every gate option applies, whichever of them the Engine passes on itself
             e.detector = SpeechDetector.from_options(e.model.meta.feature_config.sample_rate, options)
         meta = self.engines[0].model.meta
-        self.name = meta.model_name if len(paths) == 1 else f"{meta.model_name} x{len(paths)} folds"
+        self.name = (f"{meta.model_name} {meta.model_version}" if len(paths) == 1
+                     else f"{meta.model_name} {meta.model_version} x{len(paths)} folds")
         self.family, self.protocol = meta.model_family, meta.protocol
         self.version, self.preset = meta.model_version, meta.training_preset
         # Per-fold models are speaker-independent on their own fold's actors only; one model that trained
@@ -105,18 +106,19 @@ class Scorer:
             await e.close()
 
     async def score(self, windows: list[np.ndarray], folds: list[int], labels: list[int] | None) -> list[np.ndarray]:
-        """Predictions of every engine that applies: the fold's own model for a fold, every one for -1."""
+        """Predictions: the one model's, or each fold's own model on its held-out actors combined into one
+        prediction; fold models leave EmoDB (fold -1) to the model trained on every speaker: no runs."""
         if len(self.engines) == 1:
             return [predictions(await score_all(self.engines[0], windows), labels)]
+        if any(f < 0 for f in folds):
+            return []
         runs = []
         for k, engine in enumerate(self.engines):
-            idx = [i for i, f in enumerate(folds) if f in (k, -1)]
+            idx = [i for i, f in enumerate(folds) if f == k]
             pred = np.full(len(windows), -2)
             pred[idx] = predictions(await score_all(engine, [windows[i] for i in idx]), labels)
             runs.append(pred)
-        if all(f >= 0 for f in folds):  # each clip scored by its fold's model: one combined prediction
-            return [np.max(np.stack(runs), axis=0)]
-        return runs  # EmoDB: every fold model's own figure, averaged by the caller
+        return [np.max(np.stack(runs), axis=0)]  # each clip has its fold's prediction, -2 elsewhere
 
 
 async def run(scorers: list[Scorer], sets: dict, pool: rooms.BabblePool, conditions: list[str], seed: int) -> list:
@@ -131,6 +133,8 @@ async def run(scorers: list[Scorer], sets: dict, pool: rooms.BabblePool, conditi
             labels = EMODB_LABELS if name == "emodb" else None
             for s in scorers:
                 runs = await s.score(windows, [f for _, f in clips], labels)
+                if not runs:
+                    continue
                 rows.append({"model": s.name, "family": s.family, "version": s.version, "preset": s.preset,
                              "folds": len(s.paths) > 1, "set": name, "condition": condition,
                              "windows": len(windows), "uar": float(np.mean([uar(p, y) for p in runs])),
@@ -163,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="ONNX model (repeatable; default both bundled families)")
     p.add_argument("--fold-models", action="append", default=[],
                    help="a path pattern with {k} for the 5 speaker-fold models of one recipe (repeatable): "
-                        "each fold's test actors are scored by that fold's own model, EmoDB by all five")
+                        "each fold's test actors are scored by that fold's own model (EmoDB is left to --model)")
     p.add_argument("--data-root", type=Path, default=None, help="default $SPEECHSENSE_DATA or ../shared/datasets")
     p.add_argument("--condition", choices=list(CONDITIONS), action="append", default=None,
                    help="conditions to run (repeatable; default all)")

@@ -35,14 +35,25 @@ def calibration_table(cal: dict, rule: str | None) -> list[str]:
 
 
 PREVIOUS_PRESET = "whisper-base4-head"  # the head this model's replaced (speechsense-encoder 1.0.0)
+PREVIOUS_LINEAR = "whisper-base4-linear-noisy"  # the linear heads encoder 1.1.0 and 1.2.0 shipped
 EVAL_REPORT = "calibration_eval.json"  # benchmarks/calibration_eval.py --json
 
 
-def previous_model(reports_root: Path) -> list[str]:
-    """The replaced head's figures, where measured: its speaker folds, and its EmoDB reading of these clips."""
+def previous_model(reports_root: Path, preset: str = "") -> list[str]:
+    """The replaced heads' figures, where measured: the linear heads shipped before (when this card is of
+    another preset), the MLP head's speaker folds, and the first file's EmoDB reading of these clips."""
     prev = _load(reports_root / PREVIOUS_PRESET / "speaker" / "summary.json")
     ev = _load(reports_root / EVAL_REPORT) or {}
     lines = []
+    linear = _load(reports_root / PREVIOUS_LINEAR / "calibration" / "metrics.json")
+    if linear and preset != PREVIOUS_LINEAR:
+        spk, emodb = linear["calibration"]["speaker"], linear["calibration"]["emodb"]
+        lines.append(f"- The linear heads of encoder 1.1.0 and 1.2.0 (preset `{PREVIOUS_LINEAR}`, the same encoder "
+                     f"and clips): speaker 5-fold UAR {spk['uncalibrated']['mean']:.3f} ± "
+                     f"{spk['uncalibrated']['std']:.3f} uncalibrated, {spk['profile']['mean']:.3f} ± "
+                     f"{spk['profile']['std']:.3f} with a profile; EmoDB {emodb['uncalibrated']:.3f} and "
+                     f"{emodb['profile']:.3f}; `random` accuracy {_pct(linear['random']['accuracy'])} "
+                     f"(`reports/{PREVIOUS_LINEAR}/calibration/metrics.json`).")
     if prev:
         lines.append(f"- The MLP head it replaces (preset `{PREVIOUS_PRESET}`, on the same encoder): speaker 5-fold "
                      f"UAR {prev['uar_mean']:.3f} ± {prev['uar_std']:.3f} (every clip scored, enrolment clips "
@@ -108,7 +119,7 @@ def render_linear_card(run: Path, report: dict, metadata, reports_root: Path, co
         f"{par['max_abs_diff']:.1e}, "
         f"{par['argmax_mismatches']} argmax changes. Comparison figures and their sources: `reports/{REFERENCES}`.",
         "",
-        *previous_model(reports_root),
+        *previous_model(reports_root, preset["name"]),
         *waveform_section(metadata, reports_root),
         "",
         *robustness_section(metadata, reports_root),
@@ -119,6 +130,9 @@ def render_linear_card(run: Path, report: dict, metadata, reports_root: Path, co
         "quantisation), so a window's scores move slightly with the other windows of its batch, which the server "
         "fills from every open stream: readings are reproducible only at batch size 1 (`--max-batch 1`).",
         "- A profile belongs to one model version: a new version needs a new enrolment.",
+        "- Rooms are simulated in training and in the robustness figures (synthetic coloured noise, babble of the "
+        "corpora's own neutral clips, image-source rooms with a statistical tail, a filtered phone line): real "
+        "rooms, codecs and microphones differ, and music or television in the room is not covered.",
         "- 3 s windows: Whisper's positional table is cut to 150 positions (it was trained on 30 s).",
         "",
         "## Reproduce",

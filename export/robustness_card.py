@@ -16,7 +16,7 @@ COMMAND = "python benchmarks/robustness.py"
 
 def _columns(rows: list[dict], metadata) -> list[tuple[str, list[dict]]]:
     """(heading, rows) per column: the file on each set, then its recipe's fold files on each set."""
-    own = [r for r in rows if not r.get("folds") and r["model"] == metadata.model_name
+    own = [r for r in rows if not r.get("folds") and r["model"].split(" ")[0] == metadata.model_name
            and r.get("version") == metadata.model_version]
     folds = [r for r in rows if r.get("folds") and r.get("preset") == metadata.training_preset]
     cols = []
@@ -45,9 +45,9 @@ def robustness_section(metadata, reports_root: Path) -> list[str]:
              f"`{COMMAND}` (`reports/{REPORT}`, seed {report['seed']}, gate {report['gate']}): one window per clip "
              "through the server's Engine (gate, preparation, ONNX Runtime); babble is "
              f"{report['babble_talkers']} talkers of other corpora's neutral speech; telephone 8 kHz, 300-3400 Hz; "
-             "reverberation a simulated room that training copies never use. A gated window counts as a miss. "
-             "Fold files score each fold's held-out actors with the heads that never heard them (EmoDB: the mean "
-             "over the five). UAR:", "",
+             "reverberation a simulated room that training copies never use. A gated window counts as a miss."
+             + (" Fold files score each fold's held-out actors with the heads that never heard them."
+                if any(r.get("folds") for _, group in cols for r in group) else "") + " UAR:", "",
              "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     conditions = list(dict.fromkeys(r["condition"] for _, group in cols for r in group))
     for cond in conditions:
