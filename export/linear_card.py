@@ -78,8 +78,10 @@ def render_linear_card(run: Path, report: dict, metadata, reports_root: Path, co
         f"# {metadata.model_name} {metadata.model_version}: speech emotion recognition (8 classes), encoder family, "
         "speaker calibration",
         "",
-        f"A pretrained speech encoder, {metadata.encoder_name} ({metadata.encoder_license}), frozen, with two linear "
-        "heads, in one ONNX graph served by ONNX Runtime. Inputs: "
+        f"A pretrained speech encoder, {metadata.encoder_name} ({metadata.encoder_license}), frozen, with "
+        + ("two pairs of linear heads (a clean and a room expert) mixed per window by a logistic detector of rooms"
+           if preset.get("gate_clean_copies") else "two linear heads")
+        + ", in one ONNX graph served by ONNX Runtime. Inputs: "
         + (f"`waveform`, one prepared window of PCM (batch, {cfg.window_samples}), from which the graph computes "
            if metadata.model_input == "waveform" else "`features`, ")
         + "Whisper's log-mel (batch, "
