@@ -96,6 +96,12 @@ def test_room_table_reads_each_fold_with_its_heads_in_every_condition():
     assert room_table(folds, None, clips, truth, half, None, None, {})["telephone band"]["speaker"]["per_fold"] == [
         1.0, 0.0]
     assert "emodb" not in table["clean"]
+    # EmoDB: read by the heads trained on every speaker, in each condition's own statistics
+    emodb = [Clip(f"/d/emodb/wav/03a0{i}.flac", "emodb", "emodb_03", "male", lab, 2.0)
+             for i, lab in enumerate(("angry", "sad"))]
+    emodb_stats = {name: truth[3:5] for name in CONDITIONS if name != "clean"} | {"pink 10 dB": truth[3:5, ::-1]}
+    both = room_table(folds, heads, clips, truth, stats, emodb, truth[3:5], emodb_stats)
+    assert both["clean"]["emodb"] == 1.0 and both["pink 10 dB"]["emodb"] == 0.0
 
 
 def test_fold_models_are_the_runs_fold_heads_on_the_source_encoder(tmp_path):
