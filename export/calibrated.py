@@ -25,6 +25,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from speechsense.modelmeta import ModelMetadata
+from speechsense.training.calibration import RoomGate
 from speechsense.training.headstats import HEAD_INPUT_KEY, find_head_input, prune_to
 
 BASELINE_INPUT = "baseline"
@@ -44,12 +45,7 @@ class LinearHeads:
     w_calibrated: np.ndarray
     b_calibrated: np.ndarray
     # A gated mixture's room expert (same standardisation) and detector; None for plain linear heads.
-    gate_w_uncalibrated: np.ndarray | None = None
-    gate_b_uncalibrated: np.ndarray | None = None
-    gate_w_calibrated: np.ndarray | None = None
-    gate_b_calibrated: np.ndarray | None = None
-    gate_w: np.ndarray | None = None  # (n,)
-    gate_b: float = 0.0
+    gate: RoomGate | None = None
 
     @property
     def size(self) -> int:
@@ -83,23 +79,20 @@ def _head_nodes(stats: str, heads: LinearHeads) -> tuple[list[onnx.NodeProto], l
         mk("Where", ["calib/use_profile", "calib/logits_c", "calib/logits_u"], ["calib/logits"]),
     ]
     logits = "calib/logits"
-    if heads.gate_w is not None:
-        gate_nodes, gate_inits = _gate_nodes(heads, logits)
+    if heads.gate is not None:
+        gate_nodes, gate_inits = _gate_nodes(heads.gate, logits)
         nodes, inits, logits = nodes + gate_nodes, inits + gate_inits, "calib/mixed"
     nodes.append(mk("Softmax", [logits], [PROBABILITIES], axis=-1))
     return nodes, inits
 
 
-def _gate_nodes(heads: LinearHeads, clean: str) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+def _gate_nodes(gate: RoomGate, clean: str) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     """The room expert's logits, the detector's p and the mixture clean + p x (room - clean) -> calib/mixed."""
     f32 = np.float32
     inits = [
-        _const("calib/gate_w_u", heads.gate_w_uncalibrated.astype(f32)),
-        _const("calib/gate_b_u", heads.gate_b_uncalibrated.astype(f32)),
-        _const("calib/gate_w_c", heads.gate_w_calibrated.astype(f32)),
-        _const("calib/gate_b_c", heads.gate_b_calibrated.astype(f32)),
-        _const("calib/gate_w", heads.gate_w.astype(f32).reshape(-1, 1)),
-        _const("calib/gate_b", np.array([heads.gate_b], f32)),
+        _const("calib/gate_w_u", gate.w_u.astype(f32)), _const("calib/gate_b_u", gate.b_u.astype(f32)),
+        _const("calib/gate_w_c", gate.w_c.astype(f32)), _const("calib/gate_b_c", gate.b_c.astype(f32)),
+        _const("calib/gate_w", gate.w.astype(f32).reshape(-1, 1)), _const("calib/gate_b", np.array([gate.b], f32)),
     ]
     mk = helper.make_node
     nodes = [

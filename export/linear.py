@@ -15,6 +15,7 @@ import onnx
 
 from speechsense.export.calibrated import LinearHeads, build_calibrated
 from speechsense.modelmeta import ModelMetadata
+from speechsense.training.calibration import Heads, RoomGate
 from speechsense.training.headstats import model_meta
 
 PARITY_TOLERANCE = 1e-4
@@ -26,18 +27,14 @@ PROTOCOL_TEXT = ("calibration: heads trained on the random split's train + valid
 def load_heads(run: Path, name: str = "heads.npz") -> LinearHeads:
     """The run's heads; a gated mixture's room expert and detector where the file holds them."""
     with np.load(run / name) as h:
-        gate = () if "gate_w" not in h else (h["gate_w_u"], h["gate_b_u"], h["gate_w_c"], h["gate_b_c"],
-                                              h["gate_w"], float(h["gate_b"]))
-        return LinearHeads(h["mean"], h["std"], h["w_u"], h["b_u"], h["w_c"], h["b_c"], *gate)
+        gate = None if "gate_w" not in h else RoomGate(h["gate_w_u"], h["gate_b_u"], h["gate_w_c"], h["gate_b_c"],
+                                                       h["gate_w"], float(h["gate_b"]))
+        return LinearHeads(h["mean"], h["std"], h["w_u"], h["b_u"], h["w_c"], h["b_c"], gate)
 
 
-def numpy_heads(h: LinearHeads):
+def numpy_heads(h: LinearHeads) -> Heads:
     """The same heads as training's numpy Heads (a gated mixture included), for parity checks."""
-    from speechsense.training.calibration import Heads, RoomGate
-
-    gate = None if h.gate_w is None else RoomGate(h.gate_w_uncalibrated, h.gate_b_uncalibrated,
-                                                  h.gate_w_calibrated, h.gate_b_calibrated, h.gate_w, h.gate_b)
-    return Heads(h.mean, h.std, h.w_uncalibrated, h.b_uncalibrated, h.w_calibrated, h.b_calibrated, gate)
+    return Heads(h.mean, h.std, h.w_uncalibrated, h.b_uncalibrated, h.w_calibrated, h.b_calibrated, h.gate)
 
 
 def linear_metrics(run: Path) -> dict:

@@ -75,12 +75,13 @@ def _save_heads(path: Path, heads) -> None:
 def robustness_table(preset: Preset, clips, x, emodb, xe, fitted: dict, data_root: Path, cache: Path,
                      threads: int) -> dict:
     """The fitted fold and EmoDB heads on every benchmark condition of the held-out clips."""
-    rav = ravdess_rows(clips)
     source = stats_source(preset)
-    rav_stats = condition_stats(source, [clips[i].path for i in rav], data_root, cache,
-                                lambda s: _flat(preset, s), threads)
-    emodb_stats = condition_stats(source, [c.path for c in emodb], data_root, cache, lambda s: _flat(preset, s),
-                                  threads) if emodb else {}
+
+    def stats_of(paths: list[str]) -> dict[str, np.ndarray]:
+        return condition_stats(source, paths, data_root, cache, lambda s: _flat(preset, s), threads)
+
+    rav_stats = stats_of([clips[i].path for i in ravdess_rows(clips)])
+    emodb_stats = stats_of([c.path for c in emodb]) if emodb else {}
     return room_table(fitted["folds"], fitted.get("emodb"), clips, x, rav_stats, emodb, xe, emodb_stats)
 
 

@@ -143,6 +143,7 @@ def test_averaged_heads_are_one_linear_head_with_the_mean_logits():
 
 def test_a_gated_mixture_in_the_graph_matches_its_numpy_heads():
     from speechsense.export.linear import numpy_heads
+    from speechsense.training.calibration import RoomGate
 
     source = onnx.load(str(bundled_model("encoder")))
     rng = np.random.default_rng(4)
@@ -151,8 +152,9 @@ def test_a_gated_mixture_in_the_graph_matches_its_numpy_heads():
     def weights():
         return (rng.standard_normal((n, 8)) * 0.02).astype(f32), rng.standard_normal(8).astype(f32)
 
+    gate = RoomGate(*weights(), *weights(), (rng.standard_normal(n) * 0.02).astype(f32), 0.3)
     heads = LinearHeads(rng.standard_normal(n).astype(f32), rng.uniform(0.5, 2, n).astype(f32), *weights(),
-                        *weights(), *weights(), *weights(), (rng.standard_normal(n) * 0.02).astype(f32), 0.3)
+                        *weights(), gate)
     model = build_calibrated(source, heads, model_meta(bundled_model("encoder")))
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     first = sess.get_inputs()[0]
