@@ -27,13 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from speechsense.labels import label_index
-from speechsense.training.calibration import Heads, average, enrolment_mask, fit_logistic
+from speechsense.training.calibration import Heads, average, enrolment_mask, fit_detector, fit_logistic, gated
 from speechsense.training.conditions import CONDITIONS
 from speechsense.training.corpora import default_data_root
 from speechsense.training.linear_train import _flat, load_stats, stats_source
@@ -75,36 +75,6 @@ ROUND3 = (
 )
 
 
-@dataclass(frozen=True)
-class GatedHeads:
-    """Two population heads mixed per row by p = sigmoid(z_room @ v + a) on the room head's input."""
-
-    clean: Heads
-    room: Heads
-    v: np.ndarray
-    a: float
-
-    def standardise(self, x: np.ndarray) -> np.ndarray:
-        return x  # each head standardises its own
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        z = self.room.standardise(x)
-        p = 1.0 / (1.0 + np.exp(-(z @ self.v + self.a)))
-        return (1 - p)[:, None] * self.clean.logits(self.clean.standardise(x)) + p[:, None] * self.room.logits(z)
-
-
-def room_detector(room: Heads, x, copies, rows: np.ndarray, clean_kinds: tuple[str, ...]) -> tuple[np.ndarray, float]:
-    """Logistic weights telling room copies from clean rows and the clean_kinds copies, on room's input."""
-    from sklearn.linear_model import LogisticRegression
-
-    inside = [x[rows], *(copies[k][rows] for k in clean_kinds)]
-    outside = [copies[k][rows] for k in COPY_NAMES if k not in clean_kinds]
-    z = room.standardise(np.concatenate(inside + outside))
-    target = np.concatenate([np.zeros(len(rows) * len(inside)), np.ones(len(rows) * len(outside))])
-    clf = LogisticRegression(C=0.05, max_iter=2000, class_weight="balanced").fit(z, target)
-    return clf.coef_[0], float(clf.intercept_[0])
-
-
 def population_head(x: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float, clean_rows: int = 0) -> Heads:
     """The uncalibrated head alone (the profile head does not change what the conditions measure); standardised
     on the first clean_rows rows when given."""
@@ -128,8 +98,10 @@ def fit_candidate(cand: Candidate, x, copies, rows: np.ndarray, y: np.ndarray) -
         return heads
     other = Candidate(cand.name, cand.blend, cand.c)
     clean = population_head(*training_rows(x, copies, rows, y, other), other.c)
-    if cand.gated:
-        return GatedHeads(clean, heads, *room_detector(heads, x, copies, rows, cand.blend))
+    if cand.gated:  # the detector tells the room copies from the clean rows and the blend's copies
+        x_all = np.concatenate([x[rows], *(copies[k][rows] for k in cand.copies)])
+        is_room = np.repeat([k != "clean" and k not in cand.blend for k in ("clean", *cand.copies)], len(rows))
+        return gated(clean, heads, *fit_detector(heads.standardise(x_all), is_room, cand.c))
     return average([heads, clean])
 
 
@@ -165,11 +137,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", type=Path, default=None)
     p.add_argument("--cache", type=Path, default=REPO / "cache")
+    p.add_argument("--stats-model", type=Path, default=None,
+                   help="encoder model file whose statistics are read (default: the preset's, the bundled encoder; "
+                        "1.2.0 and 1.3.0 compute the same statistics)")
     p.add_argument("--round", type=int, choices=(1, 2, 3), default=1, help="which round's candidates")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     root = args.data_root or default_data_root()
     preset = get_preset("whisper-base4-linear-multiroom")
+    if args.stats_model is not None:
+        preset = replace(preset, stats_model=str(args.stats_model))
     clips, x, emodb, xe, copy_list = load_stats(preset, root, args.cache)
     copies = dict(zip(COPY_NAMES, copy_list, strict=True))
     source = stats_source(preset)
