@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from speechsense.training.corpora import default_data_root
@@ -56,6 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "committed, they are the evidence behind the model card's preset table)")
     parser.add_argument("--cache", type=Path, default=REPO / "cache",
                         help="manifest and feature cache folder (default cache/ in the repository)")
+    parser.add_argument("--stats-model", type=Path, default=None,
+                        help="--protocol calibration only: the encoder model file whose statistics the heads read "
+                             "(default: the preset's, the bundled encoder), e.g. an earlier release to re-measure "
+                             "its recipe on its own file")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for TensorFlow (default 2)")
     parser.add_argument("--workers", type=int, default=2,
                         help="processes for feature extraction (default 2)")
@@ -105,9 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     if (preset.head == "linear") != (args.protocol == "calibration"):
         raise SystemExit(f"preset {preset.name}: protocol 'calibration' is for linear-head presets, and they "
                          "train with it only")
+    if args.stats_model is not None and args.protocol != "calibration":
+        raise SystemExit("--stats-model is for --protocol calibration only")
     if args.protocol == "calibration":
         from speechsense.training.linear_train import run_linear
 
+        if args.stats_model is not None:
+            preset = replace(preset, stats_model=str(args.stats_model))
         run_linear(preset, out, data_root, args.cache, reports, args.threads)
     elif args.protocol == "random-full":
         refit_from = args.refit_from or REPO / "runs" / preset.name / "random"
