@@ -24,14 +24,16 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from speechsense.modelmeta import ModelMetadata
+from speechsense.modelmeta import (
+    BASELINE_INPUT,
+    HEAD_INPUT_KEY,
+    HEAD_INPUT_OUTPUT,
+    PROFILE_HEAD_INPUT,
+    ModelMetadata,
+)
+from speechsense.modelmeta import PROBABILITIES_OUTPUT as PROBABILITIES
 from speechsense.training.calibration import RoomGate
-from speechsense.training.headstats import HEAD_INPUT_KEY, find_head_input, prune_to
-
-BASELINE_INPUT = "baseline"
-PROFILE_HEAD_INPUT = "profile_head"
-HEAD_INPUT_OUTPUT = "head_input"
-PROBABILITIES = "probabilities"
+from speechsense.training.headstats import find_head_input, prune_to
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from onnx import helper, numpy_helper
 
 from speechsense.features import FeatureConfig, Normalizer, _whisper_matrices
 from speechsense.frontend import _contrast_bands, _matrices
+from speechsense.modelmeta import FEATURES_INPUT, WAVEFORM_INPUT
 
 
 class _Graph:
@@ -211,11 +212,11 @@ def frontend_nodes(config: FeatureConfig, normalizer: Normalizer, waveform: str,
 
 def frontend_model(config: FeatureConfig, normalizer: Normalizer, opset: int = 18) -> onnx.ModelProto:
     """The front-end alone as a model, input "waveform", output "features": for parity checks."""
-    nodes, inits = frontend_nodes(config, normalizer, "waveform", "features")
+    nodes, inits = frontend_nodes(config, normalizer, WAVEFORM_INPUT, FEATURES_INPUT)
     graph = helper.make_graph(
         nodes, "speechsense-frontend",
-        [helper.make_tensor_value_info("waveform", onnx.TensorProto.FLOAT, ["batch", config.window_samples])],
-        [helper.make_tensor_value_info("features", onnx.TensorProto.FLOAT,
+        [helper.make_tensor_value_info(WAVEFORM_INPUT, onnx.TensorProto.FLOAT, ["batch", config.window_samples])],
+        [helper.make_tensor_value_info(FEATURES_INPUT, onnx.TensorProto.FLOAT,
                                        ["batch", config.frames, config.n_features])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     onnx.checker.check_model(model)

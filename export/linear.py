@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 
 from speechsense.export.calibrated import LinearHeads, build_calibrated
-from speechsense.modelmeta import ModelMetadata
+from speechsense.modelmeta import BASELINE_INPUT, PROBABILITIES_OUTPUT, PROFILE_HEAD_INPUT, ModelMetadata
 from speechsense.training.calibration import Heads, RoomGate
 from speechsense.training.headstats import model_meta
 
@@ -91,9 +91,9 @@ def parity(out: Path, source: Path, run: Path, data_root: Path, cache: Path, hea
         # A waveform source (export/waveform.py) computes the features in its graph: it takes the windows.
         feats, n = compute_features(windows, cfg), len(windows)
         first = windows if len(new.get_inputs()[0].shape) == 2 else feats
-        got.append(new.run(["probabilities"], {new.get_inputs()[0].name: first,
-                                               "baseline": np.zeros((n, heads.size), np.float32),
-                                               "profile_head": np.zeros((n, 1), np.float32)})[0])
+        got.append(new.run([PROBABILITIES_OUTPUT], {new.get_inputs()[0].name: first,
+                                                    BASELINE_INPUT: np.zeros((n, heads.size), np.float32),
+                                                    PROFILE_HEAD_INPUT: np.zeros((n, 1), np.float32)})[0])
         stats = old.run(None, {old.get_inputs()[0].name: windows if len(old.get_inputs()[0].shape) == 2 else feats})[0]
         stats = (stats[:, : depth + 1] if depth else stats).reshape(n, -1)
         logits = numpy_heads(heads).logits((stats - heads.mean) / heads.std)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from speechsense.calibration import session_rule
 from speechsense.export.card import REFERENCES, _load, _pct, references, waveform_section
 from speechsense.export.encoder_card import licence_section
 from speechsense.export.robustness_card import robustness_section
@@ -70,7 +71,7 @@ def render_linear_card(run: Path, report: dict, metadata, reports_root: Path, co
     preset = json.loads((run / "preset.json").read_text())
     cal, rnd, par = m["calibration"], m["random"], report["parity"]
     session = metadata.calibration.get("session")
-    rule = f"prior{session['prior_windows']:g}-cap{session['max_weight']:g}" if session else None
+    rule = session_rule(metadata.calibration).name if session else None
     ref = references(reports_root)
     cfg = metadata.feature_config
     safe = ", ".join(f"`{r}`" for r in cal["safe_rules"]) or "none"

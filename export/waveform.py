@@ -20,9 +20,14 @@ from onnx import TensorProto, helper
 
 from speechsense.export.frontend_graph import frontend_model, frontend_nodes
 from speechsense.features import compute_features, prepare_window
-from speechsense.modelmeta import ModelMetadata
+from speechsense.modelmeta import (
+    BASELINE_INPUT,
+    PROBABILITIES_OUTPUT,
+    PROFILE_HEAD_INPUT,
+    WAVEFORM_INPUT,
+    ModelMetadata,
+)
 
-WAVEFORM_INPUT = "waveform"
 FEATURES = "frontend/features"
 # Largest front-end difference allowed, as a fraction of each feature's range over the parity windows; the
 # bundled hybrid's worst is 7.2e-4 (a spectral-contrast band; reports/waveform-speechsense-hybrid.json).
@@ -104,8 +109,8 @@ def _probabilities(session: ort.InferenceSession, inputs: np.ndarray, baseline: 
         feeds = {session.get_inputs()[0].name: chunk}
         if baseline is not None:
             profile = ((np.arange(len(chunk)) + i) % 2).astype(np.float32)[:, None]
-            feeds |= {"baseline": (baseline[None, :] * profile).astype(np.float32), "profile_head": profile}
-        out.append(session.run(["probabilities"], feeds)[0])
+            feeds |= {BASELINE_INPUT: (baseline[None, :] * profile).astype(np.float32), PROFILE_HEAD_INPUT: profile}
+        out.append(session.run([PROBABILITIES_OUTPUT], feeds)[0])
     return np.concatenate(out)
 
 

@@ -8,7 +8,15 @@ import numpy as np
 import onnxruntime as ort
 
 from speechsense.features import compute_features
-from speechsense.modelmeta import ModelMetadata, ModelMetadataError
+from speechsense.modelmeta import (
+    BASELINE_INPUT,
+    CALIBRATION_INPUTS,
+    HEAD_INPUT_OUTPUT,
+    PROFILE_HEAD_INPUT,
+    WAVEFORM_INPUT,
+    ModelMetadata,
+    ModelMetadataError,
+)
 from speechsense.server.config import EngineOptions
 
 _OPT_LEVELS = {
@@ -21,11 +29,6 @@ _OPT_LEVELS = {
 
 class ModelLoadError(RuntimeError):
     """The model file is missing, unreadable or lacks valid metadata."""
-
-
-# The names export/calibrated.py gives a calibrated model's extra inputs and output.
-BASELINE_INPUT, PROFILE_HEAD_INPUT, HEAD_INPUT_OUTPUT = "baseline", "profile_head", "head_input"
-CALIBRATION_INPUTS = [BASELINE_INPUT, PROFILE_HEAD_INPUT]
 
 
 class EmotionModel:
@@ -78,14 +81,16 @@ class EmotionModel:
     def _check_io(self) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         self.calibration_size = 0
-        if [i.name for i in inputs[1:]] == CALIBRATION_INPUTS and [o.name for o in outputs[1:]] == [HEAD_INPUT_OUTPUT]:
+        calibrated = (tuple(i.name for i in inputs[1:]) == CALIBRATION_INPUTS
+                      and [o.name for o in outputs[1:]] == [HEAD_INPUT_OUTPUT])
+        if calibrated:
             size = inputs[1].shape[-1]
             if not isinstance(size, int) or outputs[1].shape[-1] != size:
                 raise ModelLoadError(f"{self.path}: baseline input and head_input output must have one fixed size")
             self.calibration_size = size
         elif len(inputs) != 1 or len(outputs) != 1:
             raise ModelLoadError(f"{self.path}: expected one input and one output, or a calibrated model's "
-                                 f"{CALIBRATION_INPUTS} inputs and '{HEAD_INPUT_OUTPUT}' output beside them")
+                                 f"{list(CALIBRATION_INPUTS)} inputs and '{HEAD_INPUT_OUTPUT}' output beside them")
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
         cfg = self.meta.feature_config
         shape = inputs[0].shape
@@ -107,7 +112,7 @@ class EmotionModel:
     @property
     def takes_waveform(self) -> bool:
         """Whether the front-end is inside the graph (export/waveform.py): one call scores prepared windows."""
-        return self.meta.model_input == "waveform"
+        return self.meta.model_input == WAVEFORM_INPUT
 
     def inputs_of(self, prepared: np.ndarray) -> np.ndarray:
         """The graph's first input for prepared windows (n, window_samples): the windows themselves for a

@@ -1,8 +1,14 @@
-"""The metadata an exported ONNX model carries, written by export and read by the server.
+"""The model file's contract: the ONNX graph's input and output names and the metadata it carries.
 
-Everything the server needs to serve a model travels in the file's metadata_props, so a
-model file is self-describing; a file whose metadata is missing or invalid is refused with
-a message naming what is wrong.
+This module is the file format's one specification, written by export and read by the server. Everything
+the server needs to serve a model travels in the file's metadata_props, so a model file is self-describing;
+a file whose metadata is missing or invalid is refused with a message naming what is wrong.
+
+Graph interface. The first input is FEATURES_INPUT, the standardised feature matrix (batch, frames, features),
+or for a waveform file WAVEFORM_INPUT, one prepared window of PCM (batch, window_samples); the first output is
+PROBABILITIES_OUTPUT (batch, labels). A calibrated file adds the inputs CALIBRATION_INPUTS (a speaker baseline
+(batch, n), zeros for none, and profile_head (batch, 1), 1 where the profile head reads the row) and the output
+HEAD_INPUT_OUTPUT (batch, n), the standardised statistics a baseline is the mean of.
 """
 
 from __future__ import annotations
@@ -14,11 +20,24 @@ from dataclasses import dataclass, field
 from speechsense.features import FeatureConfig, Normalizer
 from speechsense.labels import LABELS
 
+FEATURES_INPUT = "features"
+WAVEFORM_INPUT = "waveform"
+PROBABILITIES_OUTPUT = "probabilities"
+BASELINE_INPUT = "baseline"
+PROFILE_HEAD_INPUT = "profile_head"
+CALIBRATION_INPUTS = (BASELINE_INPUT, PROFILE_HEAD_INPUT)
+HEAD_INPUT_OUTPUT = "head_input"
+# Metadata key naming the statistics tensor inside files that expose it (the linear heads read it).
+HEAD_INPUT_KEY = "head_input"
+# Metadata keys every file carries (from_props refuses a file without one); the others are optional.
+REQUIRED_KEYS = ("speechsense_format", "labels", "feature_config", "normalizer", "model_name", "model_version",
+                 "training_preset", "training_data", "protocol", "metrics")
+
 FORMAT_VERSION = "1"
 MODEL_FAMILIES = ("hybrid", "encoder")
 # What the graph's first input takes: the standardised feature matrix (batch, frames, features), or the
 # prepared window itself (batch, window_samples), the front-end inside the graph (export/waveform.py).
-MODEL_INPUTS = ("features", "waveform")
+MODEL_INPUTS = (FEATURES_INPUT, WAVEFORM_INPUT)
 REQUIRED_METRICS = {
     "random": ("accuracy", "uar"),
     "speaker": ("uar_mean", "uar_std", "accuracy_mean"),
@@ -48,7 +67,7 @@ class ModelMetadata:
     # Calibrated files (export/calibrated.py): the measured rule of session calibration, e.g.
     # {"session": {"prior_windows": 40, "max_weight": 0.5}}; no "session" key: that mode is not offered.
     calibration: dict = field(default_factory=dict)
-    model_input: str = "features"
+    model_input: str = FEATURES_INPUT
 
     def to_props(self) -> dict[str, str]:
         """String key/value pairs for onnx.ModelProto.metadata_props."""
@@ -72,14 +91,12 @@ class ModelMetadata:
             **({"calibration": json.dumps(self.calibration, sort_keys=True)} if self.calibration else {}),
             # Written only for waveform files, so feature-input files' metadata stays as it was.
             **({"model_input": self.model_input, "waveform_preparation": waveform_preparation(self.feature_config)}
-               if self.model_input != "features" else {}),
+               if self.model_input != FEATURES_INPUT else {}),
         }
 
     @classmethod
     def from_props(cls, props: dict[str, str], source: str = "model") -> ModelMetadata:
-        required = ["speechsense_format", "labels", "feature_config", "normalizer", "model_name",
-                    "model_version", "training_preset", "training_data", "protocol", "metrics"]
-        missing = [k for k in required if k not in props]
+        missing = [k for k in REQUIRED_KEYS if k not in props]
         if missing:
             raise ModelMetadataError(f"{source}: metadata is missing {', '.join(missing)}")
         try:
@@ -101,7 +118,7 @@ class ModelMetadata:
         if family not in MODEL_FAMILIES:
             raise ModelMetadataError(f"{source}: model_family must be one of {', '.join(MODEL_FAMILIES)}, "
                                      f"got {family!r}")
-        model_input = props.get("model_input", "features")
+        model_input = props.get("model_input", FEATURES_INPUT)
         if model_input not in MODEL_INPUTS:
             raise ModelMetadataError(f"{source}: model_input must be one of {', '.join(MODEL_INPUTS)}, "
                                      f"got {model_input!r}")

@@ -9,10 +9,9 @@ window is read against the shrunk mean of the windows before it, as the server d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from speechsense.calibration import SessionRule, session_baselines
 from speechsense.labels import label_index
 from speechsense.training.calibration import (
     DEFAULT_C,
@@ -28,24 +27,13 @@ from speechsense.training.calibration import (
 from speechsense.training.corpora import Clip
 from speechsense.training.splits import SPEAKER_FOLDS, make_split
 
-
-@dataclass(frozen=True)
-class SessionRule:
-    """Baseline after n windows: min(n / (n + prior), cap) x their mean (mirrors server/calibration.py)."""
-
-    prior_windows: float = 40.0
-    max_weight: float = 0.5
-
-    def weights(self, n: np.ndarray) -> np.ndarray:
-        return np.minimum(n / (n + self.prior_windows), self.max_weight)
+__all__ = ["SAFE_MAX_LOSS", "SessionRule", "evaluate", "fit_recipe", "random_split_figures", "safe_rules",
+           "score_speakers", "session_predictions"]
 
 
 def session_predictions(z: np.ndarray, heads: Heads, rule: SessionRule) -> np.ndarray:
-    """Predicted label per window of one session (rows of z in stream order), each read causally."""
-    n = np.arange(len(z), dtype=np.float64)
-    before = np.vstack([np.zeros((1, z.shape[1])), np.cumsum(z, axis=0)[:-1]])
-    mean = before / np.maximum(n, 1)[:, None]
-    return heads.logits(z, mean * rule.weights(n)[:, None])
+    """Logits per window of one session (rows of z in stream order), each read causally as the server does."""
+    return heads.logits(z, session_baselines(z, rule))
 
 
 def _sessions(rows: np.ndarray, y: np.ndarray, length: int, one_emotion: bool, rng) -> list[np.ndarray]:
@@ -74,10 +62,6 @@ def score_speakers(z: np.ndarray, y: np.ndarray, speakers: np.ndarray, enrol: np
                     preds.append(pick(session_predictions(z[order], heads, rule)))
             out[f"{mode}@{name}"] = uar(np.concatenate(truth), np.concatenate(preds))
     return out
-
-
-def rule_name(rule: SessionRule) -> str:
-    return f"prior{rule.prior_windows:g}-cap{rule.max_weight:g}"
 
 
 def _summary(folds: list[dict[str, float]]) -> dict:
@@ -116,7 +100,7 @@ def evaluate(stats: np.ndarray, clips: list[Clip], emodb_stats: np.ndarray | Non
     (heads trained on every RAVDESS + TESS clip), session rows for each candidate rule. stats are flattened
     head inputs (n, d); copies, augmented versions of them that join training only. heads_out, when given,
     receives "folds": [(heads, scored test rows)] and "emodb": the heads EmoDB was read with."""
-    named = {rule_name(r): r for r in rules}
+    named = {r.name: r for r in rules}
     y = np.array([label_index(cl.label) for cl in clips])
     spk = np.array([cl.speaker for cl in clips])
     enrol = enrolment_mask(clips)

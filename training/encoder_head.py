@@ -11,6 +11,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from speechsense.modelmeta import FEATURES_INPUT, PROBABILITIES_OUTPUT
+
 STATS_NAME = "layer_stats"
 
 
@@ -113,7 +115,7 @@ def build_head(n_layers: int, width: int, mean: np.ndarray, std: np.ndarray, hid
 
     x = keras.layers.Dense(hidden, activation=erf_gelu(), name="hidden")(x)
     x = keras.layers.Dropout(dropout, name="drop_hidden")(x)
-    out = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    out = keras.layers.Dense(n_classes, activation="softmax", name=PROBABILITIES_OUTPUT)(x)
     return keras.Model(inp, out, name="head")
 
 
@@ -128,5 +130,5 @@ def full_model(stats, head, frames: int, n_mels: int):
     """One graph for export: log-mel features -> encoder statistics -> head probabilities."""
     import keras
 
-    inp = keras.Input((frames, n_mels), name="features")
+    inp = keras.Input((frames, n_mels), name=FEATURES_INPUT)
     return keras.Model(inp, head(stats(inp)), name="encoder_emotion")

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from speechsense.features import FeatureConfig, Normalizer
+from speechsense.modelmeta import FEATURES_INPUT, PROBABILITIES_OUTPUT
 from speechsense.training.data import prepare_data
 from speechsense.training.loop import predict
 from speechsense.training.presets import Preset
@@ -24,13 +25,13 @@ def combine(member_models: list, frames: int, n_features: int, adapters: list | 
     where given, feeds member k its own columns of the input (see ColumnAdapter)."""
     import keras
 
-    inp = keras.Input(shape=(frames, n_features), name="features")
+    inp = keras.Input(shape=(frames, n_features), name=FEATURES_INPUT)
     outs = []
     for k, m in enumerate(member_models):
         x = adapters[k](inp) if adapters and adapters[k] is not None else inp
         # Each member is wrapped under its own name: nested models must be uniquely named in one graph.
         outs.append(keras.Model(m.inputs, m.outputs[0], name=f"member{k}")(x))
-    avg = keras.layers.Average(name="probabilities")(outs)
+    avg = keras.layers.Average(name=PROBABILITIES_OUTPUT)(outs)
     return keras.Model(inp, avg, name="ensemble")
 
 

@@ -21,10 +21,9 @@ if TYPE_CHECKING:
 
 from speechsense.audio import load_file
 from speechsense.features import compute_features, prepare_window
-from speechsense.modelmeta import ModelMetadata
+from speechsense.modelmeta import HEAD_INPUT_KEY, ModelMetadata
 
 log = logging.getLogger(__name__)
-HEAD_INPUT_KEY = "head_input"  # metadata key naming the statistics tensor in files that expose it
 SAVE_EVERY = 256
 
 

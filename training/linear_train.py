@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from speechsense.training.calibration_eval import SessionRule, evaluate, random_split_figures, rule_name, safe_rules
+from speechsense.calibration import SessionRule
+from speechsense.training.calibration_eval import evaluate, random_split_figures, safe_rules
 from speechsense.training.corpora import load_manifest, scan_emodb
 from speechsense.training.headstats import HeadStats
 from speechsense.training.presets import Preset
@@ -102,7 +103,7 @@ def run_linear(preset: Preset, out: Path, data_root: Path, cache: Path, reports:
     table["safe_rules"] = safe_rules(table)
     offered = False
     if preset.session_max_weight:  # offered only where safe by measurement, whatever the preset asks
-        chosen = rule_name(SessionRule(preset.session_prior_windows, preset.session_max_weight))
+        chosen = SessionRule(preset.session_prior_windows, preset.session_max_weight).name
         offered = chosen in table["safe_rules"]
         if not offered:
             log.warning("preset %s: its session rule %s is not safe by measurement (safe: %s): not offered",

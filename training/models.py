@@ -11,6 +11,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from speechsense.modelmeta import FEATURES_INPUT, PROBABILITIES_OUTPUT
+
 N_CLASSES = 8
 
 
@@ -61,13 +63,13 @@ class ColumnAdapter(layers.Layer):
 
 
 def _input(frames: int, n_features: int) -> keras.KerasTensor:
-    return keras.Input(shape=(frames, n_features), name="features")
+    return keras.Input(shape=(frames, n_features), name=FEATURES_INPUT)
 
 
 def _head(x, n_classes: int):
     """Linear logits then a softmax named "probabilities" (the exported output)."""
     logits = layers.Dense(n_classes, name="logits")(x)
-    return layers.Activation("softmax", name="probabilities")(logits)
+    return layers.Activation("softmax", name=PROBABILITIES_OUTPUT)(logits)
 
 
 def _cnn_branch(x, dropout: float):

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import onnx
 
+from speechsense.modelmeta import FEATURES_INPUT as INPUT_NAME
+from speechsense.modelmeta import PROBABILITIES_OUTPUT as OUTPUT_NAME
+
+__all__ = ["INPUT_NAME", "OPSET", "OUTPUT_NAME", "keras_to_onnx"]
 OPSET = 18
-INPUT_NAME = "features"
-OUTPUT_NAME = "probabilities"
 
 
 def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
