@@ -25,7 +25,7 @@ from speechsense.client.results import (
     summarize_utterances,
 )
 from speechsense.v1 import emotion_pb2 as pb
-from speechsense.windowing import resolve_plan
+from speechsense.windowing import WindowPlan
 
 LAG_REPORT_INTERVAL = 5.0
 
@@ -52,21 +52,13 @@ class Sink(Protocol):
     def status(self, message: str) -> None: ...
 
 
-@dataclass(frozen=True)
-class WindowPlan:
-    """The window length and hop the session runs with, resolved as the server resolves them."""
-
-    window_seconds: float
-    hop_seconds: float
-
-    @classmethod
-    def resolve(cls, opts: ClientOptions, info: pb.GetModelInfoResponse) -> WindowPlan:
-        """Fill unset values from the model, following the WindowSpec rules."""
-        window, hop = resolve_plan(opts.window_seconds, opts.hop_seconds, float(info.window_seconds),
-                                   float(info.default_hop_seconds))
-        if window <= 0:
-            raise ClientError("the server reports no window length; pass --window")
-        return cls(window, hop)
+def resolve_plan(opts: ClientOptions, info: pb.GetModelInfoResponse) -> WindowPlan:
+    """The plan the server will run the session with: unset values from the model, by the one WindowSpec rule."""
+    plan = WindowPlan.resolve(opts.window_seconds, opts.hop_seconds, float(info.window_seconds),
+                              float(info.default_hop_seconds))
+    if plan.window_seconds <= 0:
+        raise ClientError("the server reports no window length; pass --window")
+    return plan
 
 
 @dataclass(frozen=True)
@@ -212,7 +204,7 @@ class StreamSession:
         if self.plan is None:
             info = stub.GetModelInfo(pb.GetModelInfoRequest(), metadata=metadata,
                                      timeout=self.connector.timeout())
-            self.plan = WindowPlan.resolve(self.opts, info)
+            self.plan = resolve_plan(self.opts, info)
             self.labels = tuple(info.labels)
         attempt = self._new_attempt()
         requests = self._requests(self._config(self.plan), attempt.origin, attempt)

@@ -1,4 +1,4 @@
-"""Assembles the gRPC server: EmotionService, health, reflection, metrics, graceful shutdown."""
+"""Assembles the server: one Analyzer, its gRPC and web transports, health, reflection, metrics, shutdown."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from speechsense.server.analyzer import Analyzer
 from speechsense.server.auth import TokenAuthInterceptor, server_credentials
 from speechsense.server.config import ServerOptions
 from speechsense.server.engine import Engine
+from speechsense.server.grpc_service import EmotionService, add_to_server
 from speechsense.server.metrics import ServerMetrics
 from speechsense.server.model import EmotionModel
-from speechsense.server.service import EmotionService, add_to_server
 from speechsense.v1 import emotion_pb2
 
 log = logging.getLogger("speechsense.server")
@@ -27,38 +28,37 @@ SERVICE_NAME = emotion_pb2.DESCRIPTOR.services_by_name["EmotionService"].full_na
 class SpeechSenseServer:
     """A built, not yet started server; start() serves, stop() drains within the grace period."""
 
-    def __init__(self, options: ServerOptions, server: grpc.aio.Server, service: EmotionService,
+    def __init__(self, options: ServerOptions, server: grpc.aio.Server, analyzer: Analyzer,
                  health_servicer: health.aio.HealthServicer, metrics: ServerMetrics, web=None) -> None:
-        self.options, self.grpc, self.service = options, server, service
+        self.options, self.grpc, self.analyzer = options, server, analyzer
         self.health, self.metrics = health_servicer, metrics
         self.web = web  # the browser front end (server/web.py), when --web-port is set
         self.web_port: int | None = None
 
     async def start(self) -> None:
         """Listen at once (health NOT_SERVING), warm the model and features up, then report SERVING."""
-        self.service.engine.start()
+        self.analyzer.start()
         for name in ("", SERVICE_NAME):  # grpcio's health servicer starts "" as SERVING: not yet
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.grpc.start()
         if self.web is not None:
             self.web_port = await self.web.start()
-        await self.service.engine.run_cpu(self.service.engine.warm_up)
-        self.service.ready = True
+        await self.analyzer.warm_up()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving %s (%s) on port %s", self.service.model.path, self.service.model.meta.model_name,
+        log.info("serving %s (%s) on port %s", self.analyzer.model.path, self.analyzer.model.meta.model_name,
                  self.options.port)
 
     async def stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING, refuse new calls, let open streams send their last windows and summary."""
         grace = self.options.grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
-        self.service.begin_drain()
+        self.analyzer.begin_drain()
         if self.web is not None:
             await asyncio.gather(self.grpc.stop(grace), self.web.stop(grace))
         else:
             await self.grpc.stop(grace)
-        await self.service.engine.close()
+        await self.analyzer.close()
 
     async def wait_for_termination(self) -> None:
         await self.grpc.wait_for_termination()
@@ -68,13 +68,13 @@ def create_server(options: ServerOptions) -> tuple[SpeechSenseServer, int]:
     """Load the model (a missing or invalid file raises ModelLoadError) and bind the port; port 0 picks one."""
     model = EmotionModel(options.model_path, options.engine)
     metrics = ServerMetrics()
-    service = EmotionService(options, Engine(model, options.engine, metrics), metrics)
+    analyzer = Analyzer(options, Engine(model, options.engine, metrics), metrics)
     interceptors = [TokenAuthInterceptor(options.tokens)] if options.tokens else []
     server = grpc.aio.server(interceptors=interceptors, options=[
         ("grpc.max_receive_message_length", options.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ])
-    add_to_server(service, server)
+    add_to_server(EmotionService(analyzer), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -95,8 +95,8 @@ def create_server(options: ServerOptions) -> tuple[SpeechSenseServer, int]:
     if options.web.port is not None:
         from speechsense.server.web import WebFrontend  # aiohttp is needed only with --web-port
 
-        web = WebFrontend(options, service)
-    return SpeechSenseServer(options, server, service, health_servicer, metrics, web), port
+        web = WebFrontend(options, analyzer)
+    return SpeechSenseServer(options, server, analyzer, health_servicer, metrics, web), port
 
 
 def check_port_free(host: str, port: int, what: str, flag: str) -> None:

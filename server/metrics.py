@@ -20,6 +20,12 @@ class ServerMetrics:
         self.errors = Counter("speechsense_errors", "Calls ended with an error status", ["code"], registry=r)
         self.audio_seconds = Counter("speechsense_audio_seconds", "Seconds of audio received", registry=r)
 
+    def count_call(self, audio_seconds: float, analyzed: int, skipped: int) -> None:
+        """A call's audio and windows, once it has sent its summary."""
+        self.audio_seconds.inc(audio_seconds)
+        self.windows.inc(analyzed - skipped)
+        self.skipped.inc(skipped)
+
     def serve(self, port: int, host: str) -> None:
         """Expose /metrics over HTTP on port (a daemon thread); OSError names the metrics port."""
         try:

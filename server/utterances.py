@@ -240,19 +240,3 @@ def utterance_windows(samples: np.ndarray, window: int, hop: int) -> list[tuple[
     if starts[-1] + window < n:
         starts.append(n - window)
     return [(samples[s:s + window], window) for s in starts]
-
-
-def utterance_result(utterance: Utterance, probabilities: np.ndarray, windows: int, labels: tuple[str, ...],
-                     rate: int) -> pb.UtteranceResult:
-    """The API message for one scored utterance (probabilities: the mean over its windows)."""
-    top = int(np.argmax(probabilities))
-    return pb.UtteranceResult(
-        index=utterance.index,
-        start_seconds=utterance.start / rate,
-        end_seconds=utterance.end / rate,
-        scores=[pb.LabelScore(label=lab, score=float(s)) for lab, s in zip(labels, probabilities, strict=True)],
-        top_label=labels[top],
-        top_score=float(probabilities[top]),
-        window_count=windows,
-        cut_at_max_length=utterance.cut,
-    )

@@ -1,7 +1,8 @@
 """The browser front end: the page at /, WebSocket streams at /v1/stream, JSON calls at /v1/analyze and /v1/model.
 
-aiohttp, in the server's own event loop, on --web-port. Every call goes to the same EmotionService
-object as gRPC (server/web_call.py), so the two share the engine, the stream limit and the status codes.
+aiohttp, in the server's own event loop, on --web-port. A thin transport over the same Analyzer as gRPC:
+JSON to v1 messages and back (server/web_json.py), ServiceError to HTTP statuses and close codes, so the
+two share the engine, the stream limit and the status codes.
 Security as on gRPC: the same TLS certificate, the same bearer tokens, plus an Origin allow-list
 (browsers send Origin; a page elsewhere must not drive this server with its visitor's network position).
 """
@@ -15,13 +16,13 @@ import ssl
 from importlib import resources
 from pathlib import Path
 
-import grpc
 from aiohttp import web
 
+from speechsense.server.analyzer import Analyzer
 from speechsense.server.auth import token_matches
 from speechsense.server.config import ServerOptions
-from speechsense.server.service import EmotionService
-from speechsense.server.web_call import CallAborted, LocalContext, from_json, to_json
+from speechsense.server.errors import Code, ServiceError
+from speechsense.server.web_json import from_json, http_status, to_json
 from speechsense.server.web_stream import StreamSocket
 from speechsense.v1 import emotion_pb2 as pb
 
@@ -51,12 +52,12 @@ def ssl_context(options: ServerOptions) -> ssl.SSLContext | None:
 class WebFrontend:
     """The aiohttp application and its listening socket; start() binds, stop() drains open sockets."""
 
-    def __init__(self, options: ServerOptions, service: EmotionService) -> None:
-        self.options, self.service = options, service
+    def __init__(self, options: ServerOptions, analyzer: Analyzer) -> None:
+        self.options, self.analyzer = options, analyzer
         self.port: int | None = None
         self._sockets: dict[asyncio.Task, StreamSocket] = {}  # handlers of accepted sockets
         self._waiting_config = 0  # accepted sockets that have not yet sent their config
-        # A base64 JSON body is 4/3 of the audio; the servicer then applies max_message_bytes to the clip itself.
+        # A base64 JSON body is 4/3 of the audio.
         self.app = web.Application(client_max_size=options.max_message_bytes * 4 // 3 + 65536,
                                    middlewares=[self._guard])
         self.app.add_routes([
@@ -76,10 +77,10 @@ class WebFrontend:
         return self.port
 
     async def stop(self, grace: float) -> None:
-        """After the servicer began draining: open streams send their summary within `grace`, then close."""
+        """After the analyzer began draining: open streams send their summary within `grace`, then close."""
         # Sockets still waiting for their config have nothing to finish: tell them now, not at their timeout, all at
         # once (each close waits for its client's reply, which a busy client may send late).
-        refusal = CallAborted(grpc.StatusCode.UNAVAILABLE, "server is shutting down")
+        refusal = ServiceError(Code.UNAVAILABLE, "server is shutting down")
         await asyncio.gather(*(socket.refuse(refusal) for socket in list(self._sockets.values())))
         if self._sockets:
             await asyncio.wait(list(self._sockets), timeout=grace)
@@ -100,15 +101,15 @@ class WebFrontend:
         allowed = origin is None or self._origin_allowed(request, origin)
         try:
             if not allowed:
-                raise CallAborted(grpc.StatusCode.PERMISSION_DENIED, f"origin {origin} is not allowed")
+                raise ServiceError(Code.PERMISSION_DENIED, f"origin {origin} is not allowed")
             if request.method == "OPTIONS":
                 response = web.Response(status=204)
             else:
                 response = await handler(request)
-        except CallAborted as exc:
-            response = web.Response(status=exc.http_status, text=exc.to_json(), content_type="application/json")
+        except ServiceError as exc:
+            response = _error(exc)
         except web.HTTPRequestEntityTooLarge as exc:
-            response = _error(grpc.StatusCode.RESOURCE_EXHAUSTED, exc.text or "request body too large", 413)
+            response = _error(ServiceError(Code.RESOURCE_EXHAUSTED, exc.text or "request body too large"), 413)
         if origin is not None and allowed and not response.prepared:
             response.headers.update(_cors(origin))
         return response
@@ -130,7 +131,7 @@ class WebFrontend:
 
     def _require_token(self, request: web.Request) -> None:
         if not self._authenticated(request):
-            raise CallAborted(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token "
+            raise ServiceError(Code.UNAUTHENTICATED, "missing or invalid bearer token "
                               "(Authorization: Bearer <token>)")
 
     # ---- handlers ----------------------------------------------------------------------------------------------
@@ -139,43 +140,39 @@ class WebFrontend:
 
     async def _model(self, request: web.Request) -> web.Response:
         self._require_token(request)
-        context = LocalContext(request.remote or "")
-        reply = await self.service.GetModelInfo(pb.GetModelInfoRequest().SerializeToString(), context)
-        context.check()
-        return web.Response(text=to_json(reply), content_type="application/json")
+        return web.Response(text=to_json(self.analyzer.model_info()), content_type="application/json")
 
     async def _analyze(self, request: web.Request) -> web.Response:
         """AnalyzeClipRequest in the JSON mapping, or any other body as the encoded file (WAV, FLAC, OGG)."""
         self._require_token(request)
         body = await request.read()
+        run_cpu = self.analyzer.engine.run_cpu
         if request.content_type == "application/json":  # megabytes of base64: parsed off the event loop
-            clip = await self.service.engine.run_cpu(_clip_from_json, body)
+            clip = await run_cpu(_clip_from_json, body)
         elif len(body) > self.options.max_message_bytes:  # as gRPC's limit on a request message
-            return _error(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                          f"a {len(body)}-byte clip exceeds the limit of {self.options.max_message_bytes} bytes", 413)
+            return _error(ServiceError(Code.RESOURCE_EXHAUSTED, f"a {len(body)}-byte clip exceeds the limit of "
+                                       f"{self.options.max_message_bytes} bytes"), 413)
         else:
             clip = pb.AnalyzeClipRequest(encoded=body)
-        context = LocalContext(request.remote or "")
-        reply = await self.service.AnalyzeClip(await self.service.engine.run_cpu(clip.SerializeToString), context)
-        context.check()
-        return web.Response(text=await self.service.engine.run_cpu(to_json, reply), content_type="application/json")
+        reply = await self.analyzer.analyze_clip(clip)
+        return web.Response(text=await run_cpu(to_json, reply), content_type="application/json")
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         """Refusals that need no socket (wrong header token, too many sockets) are HTTP answers before upgrade."""
-        if self.service.draining:
-            raise CallAborted(grpc.StatusCode.UNAVAILABLE, "server is shutting down; retry on another replica")
+        if self.analyzer.draining:
+            raise ServiceError(Code.UNAVAILABLE, "server is shutting down; retry on another replica")
         authenticated = self._authenticated(request)
         if authenticated is False:
-            raise CallAborted(grpc.StatusCode.UNAUTHENTICATED, "invalid bearer token")
+            raise ServiceError(Code.UNAUTHENTICATED, "invalid bearer token")
         if self._waiting_config >= self.options.max_streams:
-            raise CallAborted(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many sockets waiting for their config")
+            raise ServiceError(Code.RESOURCE_EXHAUSTED, "too many sockets waiting for their config")
         cap = self.options.web.max_frame_bytes
         ws = web.WebSocketResponse(max_msg_size=2 * cap, heartbeat=self.options.web.heartbeat_seconds)
         if not ws.can_prepare(request).ok:
-            raise CallAborted(grpc.StatusCode.INVALID_ARGUMENT, "/v1/stream is a WebSocket endpoint")
+            raise ServiceError(Code.INVALID_ARGUMENT, "/v1/stream is a WebSocket endpoint")
         await ws.prepare(request)
         task = asyncio.current_task()
-        self._sockets[task] = socket = StreamSocket(ws, self.service, self.options, authenticated is True,
+        self._sockets[task] = socket = StreamSocket(ws, self.analyzer, self.options, authenticated is True,
                                                     request.remote or "", self._config_read)
         self._waiting_config += 1
         try:
@@ -194,15 +191,14 @@ def _clip_from_json(body: bytes) -> pb.AnalyzeClipRequest:
     try:
         data = json.loads(body)
     except ValueError:
-        raise CallAborted(grpc.StatusCode.INVALID_ARGUMENT, "body is not JSON") from None
+        raise ServiceError(Code.INVALID_ARGUMENT, "body is not JSON") from None
     if not isinstance(data, dict):
-        raise CallAborted(grpc.StatusCode.INVALID_ARGUMENT, "body must be a JSON object")
+        raise ServiceError(Code.INVALID_ARGUMENT, "body must be a JSON object")
     return from_json(data, pb.AnalyzeClipRequest())
 
 
-def _error(code: grpc.StatusCode, message: str, status: int | None = None) -> web.Response:
-    exc = CallAborted(code, message)
-    return web.Response(status=status or exc.http_status, text=exc.to_json(), content_type="application/json")
+def _error(exc: ServiceError, status: int | None = None) -> web.Response:
+    return web.Response(status=status or http_status(exc), text=exc.to_json(), content_type="application/json")
 
 
 def _cors(origin: str) -> dict[str, str]:

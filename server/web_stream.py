@@ -1,4 +1,4 @@
-"""One WebSocket at /v1/stream as one StreamEmotions call, run by the gRPC servicer itself.
+"""One WebSocket at /v1/stream as one StreamEmotions call of the Analyzer.
 
 Protocol: the first message is text, a StreamConfig in protobuf's JSON mapping, plus a "token" field
 when the server wants one and the client could not send an Authorization header. Then audio: binary
@@ -17,15 +17,13 @@ import json
 import logging
 from collections.abc import Callable
 
-import grpc
 from aiohttp import WSMsgType, web
 
-from speechsense.audio import AudioError
+from speechsense.server.analyzer import Analyzer
 from speechsense.server.auth import token_matches
 from speechsense.server.config import ServerOptions
-from speechsense.server.service import EmotionService
-from speechsense.server.session import LimitExceeded
-from speechsense.server.web_call import CLOSE_GOING_AWAY, CLOSE_NORMAL, CallAborted, LocalContext, from_json, to_json
+from speechsense.server.errors import Code, ServiceError
+from speechsense.server.web_json import CLOSE_GOING_AWAY, CLOSE_NORMAL, close_code, from_json, to_json
 from speechsense.v1 import emotion_pb2 as pb
 
 log = logging.getLogger("speechsense.server.web")
@@ -33,11 +31,11 @@ _GONE = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 
 
 class StreamSocket:
-    """Runs one accepted socket: config and token first (in the front end), then the servicer's stream."""
+    """Runs one accepted socket: config and token first (in the front end), then the analyzer's stream."""
 
-    def __init__(self, ws: web.WebSocketResponse, service: EmotionService, options: ServerOptions,
+    def __init__(self, ws: web.WebSocketResponse, analyzer: Analyzer, options: ServerOptions,
                  authenticated: bool, peer: str, on_config: Callable[[], None]) -> None:
-        self.ws, self.service, self.options = ws, service, options
+        self.ws, self.analyzer, self.options = ws, analyzer, options
         self._on_config = on_config  # called once the first message was read (or never came)
         self.authenticated, self.peer = authenticated, peer
         self._pump: asyncio.Task | None = None
@@ -61,77 +59,72 @@ class StreamSocket:
                 if not self.vanished:
                     raise
                 log.info("web stream from %s: client went away mid-stream", self.peer)
-        except CallAborted as exc:
+        except ServiceError as exc:
             await self._fail(exc)
         except ConnectionError:
             log.info("web stream from %s: client went away before its results were sent", self.peer)
         except Exception:
             log.exception("web stream from %s failed", self.peer)
-            await self._fail(CallAborted(grpc.StatusCode.INTERNAL, "internal error; the server logged the details"))
+            await self._fail(ServiceError(Code.INTERNAL, "internal error; the server logged the details"))
 
     async def _first_request(self) -> pb.StreamEmotionsRequest | None:
-        """Read the config (and token) before anything reaches the servicer: a refused socket costs no engine."""
+        """Read the config (and token) before anything reaches the analyzer: a refused socket costs no engine."""
         try:
             msg = await self.ws.receive(timeout=self.options.web.config_timeout_seconds)
         except TimeoutError:
-            raise CallAborted(grpc.StatusCode.DEADLINE_EXCEEDED, "no config message within "
+            raise ServiceError(Code.DEADLINE_EXCEEDED, "no config message within "
                               f"{self.options.web.config_timeout_seconds:g} s of opening the socket") from None
         if msg.type in _GONE:
             return None
         data = self._object(msg, "the first message must be a text StreamConfig in JSON")
         token = data.pop("token", None)
         if not self.authenticated and not (isinstance(token, str) and token_matches(token, self.options.tokens)):
-            raise CallAborted(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token: send an "
+            raise ServiceError(Code.UNAUTHENTICATED, "missing or invalid bearer token: send an "
                               "Authorization header or a \"token\" field in the first message")
         return pb.StreamEmotionsRequest(config=from_json(data, pb.StreamConfig()))
 
     def _object(self, msg, binary_error: str) -> dict:
-        """A text message's JSON object; CallAborted(INVALID_ARGUMENT) for binary or non-JSON messages."""
+        """A text message's JSON object; ServiceError(INVALID_ARGUMENT) for binary or non-JSON messages."""
         if msg.type is not WSMsgType.TEXT:
-            raise CallAborted(grpc.StatusCode.INVALID_ARGUMENT, binary_error)
+            raise ServiceError(Code.INVALID_ARGUMENT, binary_error)
         try:
             data = json.loads(msg.data)
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            raise CallAborted(grpc.StatusCode.INVALID_ARGUMENT, "text messages must be JSON objects")
+            raise ServiceError(Code.INVALID_ARGUMENT, "text messages must be JSON objects")
         return data
 
     async def _stream(self, first: pb.StreamEmotionsRequest) -> None:
-        """The servicer's StreamEmotions over this socket; results go out as JSON as they come."""
-        context = LocalContext(self.peer)
+        """The analyzer's stream over this socket; results go out as JSON as they come."""
         last = None
-        async with contextlib.aclosing(self.service.StreamEmotions(self._requests(first), context)) as responses:
+        async with contextlib.aclosing(self.analyzer.stream(self._requests(first))) as responses:
             async for response in responses:
                 await self.ws.send_str(to_json(response))
                 last = response
-        context.check()
         shutdown = last is not None and last.summary.end_reason == pb.END_REASON_SERVER_SHUTDOWN
         await self.ws.close(code=CLOSE_GOING_AWAY if shutdown else CLOSE_NORMAL,
                             message=b"server shutting down" if shutdown else b"")
 
     async def _requests(self, first: pb.StreamEmotionsRequest):
-        """The socket's messages as serialised StreamEmotionsRequests (the servicer parses its own requests, as
-        it does gRPC's); ends at {"end": true}. Errors raised here take the servicer's own path to a status
-        (AudioError: INVALID_ARGUMENT, LimitExceeded: RESOURCE_EXHAUSTED)."""
-        yield first.SerializeToString()
+        """The socket's messages as StreamEmotionsRequests; ends at {"end": true}. A ServiceError raised here
+        ends the call through the analyzer, which logs and counts it."""
+        yield first
         cap = self.options.web.max_frame_bytes
         while True:
             msg = await self.ws.receive()
             if msg.type in _GONE:
                 await self._vanish()
             if len(msg.data) > cap:
-                raise LimitExceeded(f"a {len(msg.data)}-byte message exceeds the limit of {cap} bytes")
+                raise ServiceError(Code.RESOURCE_EXHAUSTED,
+                                   f"a {len(msg.data)}-byte message exceeds the limit of {cap} bytes")
             if msg.type is WSMsgType.BINARY:
-                yield pb.StreamEmotionsRequest(audio=msg.data).SerializeToString()
+                yield pb.StreamEmotionsRequest(audio=msg.data)
                 continue
-            try:
-                data = self._object(msg, "unexpected message type")
-            except CallAborted as exc:
-                raise AudioError(exc.message) from None
+            data = self._object(msg, "unexpected message type")
             if data == {"end": True}:
                 return
-            yield _audio_request(data).SerializeToString()
+            yield _audio_request(data)
 
     async def _vanish(self) -> None:
         """The client closed or dropped without {"end": true}: cancel the call, as gRPC does when a client goes."""
@@ -139,22 +132,22 @@ class StreamSocket:
         self._pump.cancel()
         await asyncio.Event().wait()  # cancelled with the call
 
-    async def refuse(self, exc: CallAborted) -> None:
+    async def refuse(self, exc: ServiceError) -> None:
         """End a socket still waiting for its config (shutdown), with an error message and its close code."""
         if not self.configured:
             await self._fail(exc)
 
-    async def _fail(self, exc: CallAborted) -> None:
+    async def _fail(self, exc: ServiceError) -> None:
         if self.ws.closed:
             return
         with contextlib.suppress(ConnectionError, RuntimeError):
             await self.ws.send_str(exc.to_json())
-        await self.ws.close(code=exc.close_code, message=exc.code.name.encode())
+        await self.ws.close(code=close_code(exc), message=exc.code.name.encode())
 
 
 def _audio_request(data: dict) -> pb.StreamEmotionsRequest:
-    """A text message after the config: {"audio": base64} in the JSON mapping; AudioError otherwise."""
+    """A text message after the config: {"audio": base64} in the JSON mapping; ServiceError otherwise."""
     try:
         return from_json(data, pb.StreamEmotionsRequest())
-    except CallAborted as exc:
-        raise AudioError(exc.message + '; expected {"audio": "<base64>"} or {"end": true}') from None
+    except ServiceError as exc:
+        raise ServiceError(exc.code, exc.message + '; expected {"audio": "<base64>"} or {"end": true}') from None

@@ -15,16 +15,34 @@ MIN_HOP_SECONDS = 0.1
 DEFAULT_HOP_SECONDS = 1.0  # when neither the stream nor the model names a hop
 
 
-def resolve_plan(window_seconds: float, hop_seconds: float, model_window: float,
-                 model_hop: float) -> tuple[float, float]:
-    """(window, hop) a stream runs with; 0 means unset: the model's window, the model's hop capped at the window.
+class PlanError(ValueError):
+    """A window or hop outside the API's WindowSpec ranges."""
 
-    The server cuts windows with it and the client resumes after a reconnect at window i's i * hop,
-    so both must call this one rule (validation of the ranges stays with the server).
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """The window length and hop a stream runs with: the one rule the server cuts by and the client resumes by.
+
+    The client resumes after a reconnect at window i's i * hop, so both must resolve plans here.
     """
-    window = window_seconds or model_window
-    hop = hop_seconds or min(model_hop or DEFAULT_HOP_SECONDS, window)
-    return window, hop
+
+    window_seconds: float
+    hop_seconds: float
+
+    @classmethod
+    def resolve(cls, window_seconds: float, hop_seconds: float, model_window: float,
+                model_hop: float) -> WindowPlan:
+        """0 means unset: the model's window, and the model's hop capped at the window."""
+        window = window_seconds or model_window
+        return cls(window, hop_seconds or min(model_hop or DEFAULT_HOP_SECONDS, window))
+
+    def check(self, model_window: float) -> WindowPlan:
+        """This plan if it is inside the WindowSpec ranges for a model of `model_window` s; PlanError otherwise."""
+        if not MIN_WINDOW_SECONDS <= self.window_seconds <= model_window + 1e-6:
+            raise PlanError(f"window_seconds {self.window_seconds} is outside {MIN_WINDOW_SECONDS}..{model_window}")
+        if not MIN_HOP_SECONDS - 1e-6 <= self.hop_seconds <= self.window_seconds + 1e-6:
+            raise PlanError(f"hop_seconds {self.hop_seconds} is outside {MIN_HOP_SECONDS}..{self.window_seconds}")
+        return self
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def test_page_streams_the_microphone_and_reads_the_clip(page_server, browser, tm
     wait = WebDriverWait(browser, 60)
     browser.get(f"http://127.0.0.1:{page_server.server.web_port}/")
     wait.until(lambda d: d.find_element("id", "start").is_enabled())
-    assert page_server.server.service.model.meta.model_name in text(browser, "model")
+    assert page_server.server.analyzer.model.meta.model_name in text(browser, "model")
     assert "UAR" in text(browser, "model")
     browser.find_element("id", "start").click()
     # The clip loops as the microphone: 8 windows at the default 1 s hop is about 10 s of it, several passes.
@@ -96,7 +96,7 @@ def test_page_streams_the_microphone_and_reads_the_clip(page_server, browser, tm
     shot = Path(os.environ.get("SPEECHSENSE_SCREENSHOT", tmp_path / "page.png"))
     shot.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(shot))
-    assert page_server.server.service._open == 0
+    assert page_server.server.analyzer.open_streams == 0
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
     browser.set_window_size(390, 844)  # phone width: nothing wider than the screen
@@ -171,4 +171,4 @@ def test_page_says_when_the_microphone_is_refused(page_server, browser):
     wait.until(lambda d: "refused" in text(d, "status"), message=text(browser, "status"))
     assert "Allow it in the site settings" in text(browser, "status")
     assert browser.find_element("id", "start").is_enabled()  # the user can try again
-    assert page_server.server.service._open == 0  # no socket was opened for a session without a microphone
+    assert page_server.server.analyzer.open_streams == 0  # no socket was opened for a session without a microphone

@@ -166,21 +166,21 @@ def wav_bytes(rate: int, channels: int = 1, seconds: float = 1.0) -> bytes:
     (wav_bytes(16000, channels=8), "8 channels"),
 ])
 def test_encoded_clip_has_the_raw_paths_limits_checked_before_decoding(stub, clip, words, monkeypatch):
-    from speechsense.server import service
+    from speechsense.server import scoring
 
     def never(*args):
         raise AssertionError("a refused clip was decoded")
 
-    monkeypatch.setattr(service, "decode_bytes", never)  # the header alone must refuse it
+    monkeypatch.setattr(scoring, "decode_bytes", never)  # the header alone must refuse it
     with pytest.raises(grpc.RpcError) as err:
         stub.AnalyzeClip(pb.AnalyzeClipRequest(encoded=clip), timeout=30)
     assert err.value.code() == INVALID and words in err.value.details()
 
 
 def test_encoded_clip_over_the_limit_refused_from_its_header(server_factory, monkeypatch):
-    from speechsense.server import service
+    from speechsense.server import scoring
 
-    monkeypatch.setattr(service, "decode_bytes", lambda *a: pytest.fail("an over-long clip was decoded"))
+    monkeypatch.setattr(scoring, "decode_bytes", lambda *a: pytest.fail("an over-long clip was decoded"))
     server = server_factory(max_clip_seconds=2.0)
     with grpc.insecure_channel(server.address) as channel, pytest.raises(grpc.RpcError) as err:
         emotion_pb2_grpc.EmotionServiceStub(channel).AnalyzeClip(

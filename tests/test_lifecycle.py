@@ -59,7 +59,7 @@ def test_sigterm_style_shutdown_finishes_open_streams(server_factory):
 
 def test_draining_server_refuses_new_streams(server_factory):
     server = server_factory()
-    server.server.service.begin_drain()
+    server.server.analyzer.begin_drain()
     with grpc.insecure_channel(server.address) as channel:
         stub = emotion_pb2_grpc.EmotionServiceStub(channel)
         with pytest.raises(grpc.RpcError) as err:

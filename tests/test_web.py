@@ -92,9 +92,9 @@ def expect_error(result, code: str) -> str:
 def wait_idle(handle: ServerHandle) -> None:
     """Open streams back to 0 (the servicer's count, shared with gRPC)."""
     deadline = time.monotonic() + 10
-    while handle.server.service._open and time.monotonic() < deadline:
+    while handle.server.analyzer.open_streams and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert handle.server.service._open == 0
+    assert handle.server.analyzer.open_streams == 0
     assert handle.server.metrics.registry.get_sample_value("speechsense_open_streams") == 0
 
 
@@ -180,7 +180,7 @@ def test_client_vanishing_mid_stream(web_server, how):
             for _ in range(20):
                 await ws.send(pcm(0.2))
             await ws.recv()  # a window: the stream is in full flow
-            assert web_server.server.service._open == 1
+            assert web_server.server.analyzer.open_streams == 1
             if how == "abort":
                 ws.transport.abort()
             else:

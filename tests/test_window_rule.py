@@ -5,10 +5,15 @@ from __future__ import annotations
 import pytest
 
 from speechsense.client.options import ClientOptions
-from speechsense.client.session import WindowPlan as ClientPlan
-from speechsense.server.session import WindowPlan as ServerPlan
+from speechsense.client.session import resolve_plan as client_plan
+from speechsense.server.messages import window_plan as server_plan
 from speechsense.v1 import emotion_pb2 as pb
-from speechsense.windowing import DEFAULT_HOP_SECONDS, resolve_plan
+from speechsense.windowing import DEFAULT_HOP_SECONDS, WindowPlan
+
+
+def resolve_plan(window: float, hop: float, model_window: float, model_hop: float) -> tuple[float, float]:
+    plan = WindowPlan.resolve(window, hop, model_window, model_hop)
+    return plan.window_seconds, plan.hop_seconds
 
 
 @pytest.mark.parametrize("window", [0.0, 0.5, 2.0, 3.0])
@@ -16,9 +21,9 @@ from speechsense.windowing import DEFAULT_HOP_SECONDS, resolve_plan
 @pytest.mark.parametrize("model_hop", [0.0, 0.5, 1.5])
 def test_client_and_server_resolve_the_same_plan(window, hop, model_hop):
     model_window = 3.0
-    server = ServerPlan.resolve(pb.WindowSpec(window_seconds=window, hop_seconds=hop), model_window, model_hop)
+    server = server_plan(pb.WindowSpec(window_seconds=window, hop_seconds=hop), model_window, model_hop)
     info = pb.GetModelInfoResponse(window_seconds=model_window, default_hop_seconds=model_hop)
-    client = ClientPlan.resolve(ClientOptions(window_seconds=window, hop_seconds=hop), info)
+    client = client_plan(ClientOptions(window_seconds=window, hop_seconds=hop), info)
     assert (client.window_seconds, client.hop_seconds) == pytest.approx((server.window_seconds, server.hop_seconds))
 
 

@@ -1,0 +1,101 @@
+"""The gRPC transport: request bytes to messages, the Analyzer's answer back, ServiceError to a status.
+
+Handlers are registered with raw-bytes requests (add_to_server): each parses its own, so bytes that are
+not the message, or a string field that is not UTF-8, are the client's error (INVALID_ARGUMENT), not a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from speechsense.server.analyzer import Analyzer
+from speechsense.server.errors import Code, ServiceError
+from speechsense.v1 import emotion_pb2 as pb
+from speechsense.v1 import emotion_pb2_grpc as pb_grpc
+
+
+def grpc_code(code: Code) -> grpc.StatusCode:
+    return grpc.StatusCode[code.name]
+
+
+def parse(message_type, data: bytes, what: str):
+    """Request bytes to a message; ServiceError(INVALID_ARGUMENT) says why they are not one."""
+    try:
+        return message_type.FromString(data)
+    except DecodeError as exc:
+        reason = str(exc).rpartition(": ")[2].rstrip(".")
+        reason = ("a string field such as session_tag is not UTF-8" if "UTF-8" in reason
+                  else reason[:1].lower() + reason[1:] or "undecodable bytes")
+        raise ServiceError(Code.INVALID_ARGUMENT,
+                           f"{what} is not a valid {message_type.DESCRIPTOR.full_name} protobuf message: {reason}"
+                           ) from None
+
+
+async def parsed_stream(request_iterator) -> AsyncIterator[pb.StreamEmotionsRequest]:
+    """The stream's raw request bytes as messages, numbered from 1 in any error."""
+    number = 0
+    async for data in request_iterator:
+        number += 1
+        yield parse(pb.StreamEmotionsRequest, data, f"message {number} of the stream")
+
+
+class EmotionService(pb_grpc.EmotionServiceServicer):
+    """Each RPC is a few lines over the Analyzer."""
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        self.analyzer = analyzer
+
+    async def GetModelInfo(self, data: bytes, context) -> pb.GetModelInfoResponse:
+        await self._unary(pb.GetModelInfoRequest, data, context, "model info")
+        return self.analyzer.model_info()
+
+    async def AnalyzeClip(self, data: bytes, context) -> pb.AnalyzeClipResponse:
+        request = await self._unary(pb.AnalyzeClipRequest, data, context, "clip")
+        return await _answer(self.analyzer.analyze_clip(request), context)
+
+    async def CreateSpeakerProfile(self, data: bytes, context) -> pb.CreateSpeakerProfileResponse:
+        request = await self._unary(pb.CreateSpeakerProfileRequest, data, context, "profile")
+        return await _answer(self.analyzer.create_profile(request), context)
+
+    async def StreamEmotions(self, request_iterator, context) -> AsyncIterator[pb.StreamEmotionsResponse]:
+        try:
+            async with contextlib.aclosing(self.analyzer.stream(parsed_stream(request_iterator))) as responses:
+                async for response in responses:
+                    yield response
+        except ServiceError as exc:
+            await context.abort(grpc_code(exc.code), exc.message)
+
+    async def _unary(self, message_type, data: bytes, context, kind: str):
+        try:
+            return parse(message_type, data, "the request")
+        except ServiceError as exc:
+            self.analyzer.refuse(kind, exc)
+            await context.abort(grpc_code(exc.code), exc.message)
+
+
+async def _answer(call, context):
+    try:
+        return await call
+    except ServiceError as exc:
+        await context.abort(grpc_code(exc.code), exc.message)
+
+
+def add_to_server(service: EmotionService, server: grpc.aio.Server) -> None:
+    """Register the service with raw-bytes requests: each handler parses its own."""
+    handlers = {
+        "StreamEmotions": grpc.stream_stream_rpc_method_handler(
+            service.StreamEmotions, response_serializer=pb.StreamEmotionsResponse.SerializeToString),
+        "AnalyzeClip": grpc.unary_unary_rpc_method_handler(
+            service.AnalyzeClip, response_serializer=pb.AnalyzeClipResponse.SerializeToString),
+        "GetModelInfo": grpc.unary_unary_rpc_method_handler(
+            service.GetModelInfo, response_serializer=pb.GetModelInfoResponse.SerializeToString),
+        "CreateSpeakerProfile": grpc.unary_unary_rpc_method_handler(
+            service.CreateSpeakerProfile, response_serializer=pb.CreateSpeakerProfileResponse.SerializeToString),
+    }
+    name = pb.DESCRIPTOR.services_by_name["EmotionService"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+    server.add_registered_method_handlers(name, handlers)
