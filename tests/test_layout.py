@@ -118,3 +118,21 @@ def test_core_imports_no_other_part():
 def test_nothing_outside_tests_imports_tests():
     wrong = {k: v for k, v in edges().items() if k[1] == "tests"}
     assert not wrong, f"imports of tests/ from outside it: {wrong}"
+
+
+def module_imports(path: Path) -> set[str]:
+    return {name for name, _ in imported_names(ast.parse(path.read_text(), str(path)))}
+
+
+def test_only_the_grpc_adapter_and_app_speak_grpc_inside_the_server():
+    """The analyzer and web transports are free of gRPC: a new transport is one adapter over the analyzer."""
+    speaking = {p.name for p in (REPO / "server").glob("*.py")
+                if any(m == "grpc" or m.startswith(("grpc.", "grpc_")) for m in module_imports(p))}
+    assert speaking == {"grpc_service.py", "app.py", "auth.py", "probe.py"}  # probe: the gRPC health check CLI
+
+
+@pytest.mark.parametrize("name", ["web.py", "web_stream.py", "web_json.py"])
+def test_the_web_path_never_builds_protobuf_bytes(name):
+    source = (REPO / "server" / name).read_text()
+    assert "SerializeToString" not in source and "FromString" not in source
+    assert "speechsense.server.analyzer" in module_imports(REPO / "server" / name) or name == "web_json.py"

@@ -1,0 +1,181 @@
+"""The Analyzer in-process, with no sockets: typed messages in and out, ServiceError with the right code."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import numpy as np
+import pytest
+
+from speechsense.labels import LABELS
+from speechsense.server.analyzer import Analyzer
+from speechsense.server.errors import Code, ServiceError
+from speechsense.synthetic import RATE, speech_like
+from speechsense.v1 import emotion_pb2 as pb
+
+FORMAT = pb.AudioFormat(encoding=pb.AUDIO_ENCODING_LINEAR16, sample_rate_hz=RATE, channels=1)
+
+
+def pcm(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+async def requests_of(data: bytes, chunk: int = 3200, tag: str = "t", first=None):
+    yield first or pb.StreamEmotionsRequest(config=pb.StreamConfig(format=FORMAT, session_tag=tag))
+    for i in range(0, len(data), chunk):
+        yield pb.StreamEmotionsRequest(audio=data[i:i + chunk])
+
+
+async def collect(stream) -> list[pb.StreamEmotionsResponse]:
+    return [response async for response in stream]
+
+
+def run_with(make, body, warm: bool = True, **overrides):
+    """Run body(analyzer) in a fresh event loop with a started (and, by default, warmed) Analyzer."""
+
+    async def main():
+        analyzer = make(**overrides)
+        analyzer.start()
+        try:
+            if warm:
+                await analyzer.warm_up()
+            return await body(analyzer)
+        finally:
+            await analyzer.close()
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def make_analyzer(base_options, engine_factory):
+    def make(**overrides) -> Analyzer:
+        options = dataclasses.replace(base_options, **overrides)
+        engine = engine_factory()
+        return Analyzer(options, engine, engine.metrics)
+
+    return make
+
+
+def test_a_clip_and_a_stream_of_the_same_audio_read_the_same(make_analyzer):
+    data = pcm(speech_like(5.0))
+
+    async def body(analyzer):
+        clip = await analyzer.analyze_clip(pb.AnalyzeClipRequest(raw=pb.RawAudio(format=FORMAT, data=data)))
+        responses = await collect(analyzer.stream(requests_of(data, tag="abc")))
+        return clip, responses
+
+    clip, responses = run_with(make_analyzer, body)
+    windows = [r.window for r in responses[:-1]]
+    assert [r.WhichOneof("result") for r in responses] == ["window"] * 3 + ["summary"]
+    assert all(r.session_tag == "abc" for r in responses)
+    assert len(clip.windows) == 3 and [w.index for w in windows] == [0, 1, 2]
+    for a, b in zip(clip.windows, windows, strict=True):
+        assert [s.label for s in a.scores] == list(LABELS)
+        assert [s.score for s in a.scores] == pytest.approx([s.score for s in b.scores], abs=1e-5)
+    assert responses[-1].summary.windows_analyzed == clip.summary.windows_analyzed == 3
+    assert responses[-1].summary.end_reason == pb.END_REASON_CLIENT_CLOSED
+
+
+@pytest.mark.parametrize(("first", "words"), [
+    (pb.StreamEmotionsRequest(audio=b"\0\0"), "must carry a config"),
+    (pb.StreamEmotionsRequest(config=pb.StreamConfig(format=pb.AudioFormat(sample_rate_hz=RATE))),
+     "unsupported audio encoding"),
+    (pb.StreamEmotionsRequest(config=pb.StreamConfig(format=FORMAT, window=pb.WindowSpec(window_seconds=9))),
+     "window_seconds 9"),
+])
+def test_a_bad_stream_config_is_invalid_argument(make_analyzer, first, words):
+    async def body(analyzer):
+        with pytest.raises(ServiceError) as err:
+            await collect(analyzer.stream(requests_of(b"", first=first)))
+        return err.value, analyzer.open_streams
+
+    error, still_open = run_with(make_analyzer, body)
+    assert error.code is Code.INVALID_ARGUMENT and words in error.message
+    assert still_open == 0
+
+
+def test_an_error_raised_by_the_transports_requests_keeps_its_code(make_analyzer):
+    async def requests():
+        yield pb.StreamEmotionsRequest(config=pb.StreamConfig(format=FORMAT))
+        raise ServiceError(Code.RESOURCE_EXHAUSTED, "frame too big")
+
+    async def body(analyzer):
+        with pytest.raises(ServiceError) as err:
+            await collect(analyzer.stream(requests()))
+        return err.value
+
+    error = run_with(make_analyzer, body)
+    assert (error.code, error.message) == (Code.RESOURCE_EXHAUSTED, "frame too big")
+
+
+def test_calls_before_warm_up_and_while_draining_are_unavailable(make_analyzer):
+    clip = pb.AnalyzeClipRequest(raw=pb.RawAudio(format=FORMAT, data=pcm(speech_like(1.0))))
+
+    async def body(analyzer):
+        codes = []
+        for step in ("cold", "draining"):
+            if step == "draining":
+                await analyzer.warm_up()
+                analyzer.begin_drain()
+            with pytest.raises(ServiceError) as err:
+                await analyzer.analyze_clip(clip)
+            codes.append((err.value.code, err.value.message.split(";")[0]))
+        return codes
+
+    assert run_with(make_analyzer, body, warm=False) == [
+        (Code.UNAVAILABLE, "server is warming up"), (Code.UNAVAILABLE, "server is shutting down")]
+
+
+def test_streams_over_the_limit_are_resource_exhausted(make_analyzer):
+    async def hold(started: asyncio.Event, release: asyncio.Event):
+        yield pb.StreamEmotionsRequest(config=pb.StreamConfig(format=FORMAT))
+        started.set()
+        await release.wait()
+
+    async def body(analyzer):
+        started, release = asyncio.Event(), asyncio.Event()
+        first = asyncio.create_task(collect(analyzer.stream(hold(started, release))))
+        await started.wait()
+        with pytest.raises(ServiceError) as err:
+            await collect(analyzer.stream(requests_of(b"")))
+        release.set()
+        return err.value, (await first)[-1].summary, analyzer.open_streams
+
+    error, summary, still_open = run_with(make_analyzer, body, max_streams=1)
+    assert error.code is Code.RESOURCE_EXHAUSTED and "limit of 1 concurrent streams" in error.message
+    assert summary.end_reason == pb.END_REASON_CLIENT_CLOSED and still_open == 0
+
+
+def test_drain_ends_an_open_stream_with_the_windows_it_received(make_analyzer):
+    data = pcm(speech_like(4.0))
+
+    async def endless(sent: asyncio.Event):
+        async for request in requests_of(data):
+            yield request
+        sent.set()
+        await asyncio.Event().wait()  # a client that never half-closes
+
+    async def body(analyzer):
+        sent = asyncio.Event()
+        task = asyncio.create_task(collect(analyzer.stream(endless(sent))))
+        await sent.wait()
+        analyzer.begin_drain()
+        return await asyncio.wait_for(task, 30)
+
+    responses = run_with(make_analyzer, body)
+    assert [r.WhichOneof("result") for r in responses] == ["window", "window", "summary"]
+    assert responses[-1].summary.end_reason == pb.END_REASON_SERVER_SHUTDOWN
+
+
+def test_model_info_and_profile_refusal_on_a_model_without_calibration(make_analyzer):
+    request = pb.CreateSpeakerProfileRequest(raw=pb.RawAudio(format=FORMAT, data=pcm(speech_like(3.0))))
+
+    async def body(analyzer):
+        with pytest.raises(ServiceError) as err:
+            await analyzer.create_profile(request)
+        return analyzer.model_info(), err.value
+
+    info, error = run_with(make_analyzer, body)
+    assert list(info.labels) == list(LABELS) and info.sample_rate_hz == RATE and not info.supports_calibration
+    assert error.code is Code.FAILED_PRECONDITION
