@@ -1,16 +1,15 @@
-"""Window scoring in three stages, batched across all streams from the feature stage on.
+"""Window scoring, batched across all streams: the Analyzer's only way to the model.
 
 1. Per window, on a small pool: VAD, optional noise reduction, peak-normalise and trim
    (prepare_window). Cheap, and a silent window stops here.
-2. Per batch, on one feature thread: whatever prepared windows are queued (up to max_batch) go
-   through the batched front-end (compute_features) and the normaliser in one call.
-3. Per batch, on one inference thread: whatever featurised windows are queued (up to max_batch)
-   go through ONNX Runtime in one call.
-Stages 2 and 3 overlap (the next batch is featurised while this one is scored), and each takes
-what queued up while it was busy, so batches grow with load without waiting for it.
-A waveform model (the front-end inside its graph) has no stage 2: prepared windows go straight to
-inference, one ONNX Runtime call per batch with the GIL released, as many calls at once as there are
-cores (inference_threads).
+2. Per batch, on the inference threads: whatever prepared windows are queued (up to max_batch) go
+   through ONNX Runtime in one call, with the GIL released, as many calls at once as there are cores
+   (inference_threads). The bundled models take waveforms (the front-end is inside their graph), so
+   this is all they need; each call takes what queued up while the others were busy, so batches grow
+   with load without waiting for it.
+A feature-input model (a file exported without the waveform front-end) has one more stage between
+the two: per batch, on a feature thread, the batched front-end (compute_features) and normaliser;
+featurising the next batch overlaps scoring this one.
 """
 
 from __future__ import annotations
