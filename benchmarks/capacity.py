@@ -16,17 +16,15 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import psutil
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from onnx_macs import count_macs, gemm_rates  # noqa: E402
-from stream_load import run_level, speech_audio  # noqa: E402
-from throughput import ours, start_server, study_way  # noqa: E402
+from onnx_macs import count_macs, gemm_rates
+from server_process import start_server
+from stream_load import run_level, speech_audio
+from throughput import CLIP_SERVER_FLAGS, ours, study_way
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -88,7 +86,7 @@ async def search(address: str, audio: np.ndarray, pid: int, start: int, most: in
 
 def measure_model(path: Path, args, audio: np.ndarray, rates: dict) -> dict:
     """Flat-out and live capacity of one model served by its own server process."""
-    proc = start_server(path, args.port, args.server_args.split())
+    proc, _ = start_server(path, *CLIP_SERVER_FLAGS, *args.server_args.split(), port=args.port)
     address = f"127.0.0.1:{args.port}"
     try:
         flat_wps, _, _ = asyncio.run(ours(address, audio, args.clips, args.concurrency))

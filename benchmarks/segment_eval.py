@@ -13,20 +13,17 @@ alarms, counted by the background of the gap they fall in; boundary errors again
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from monologue import BACKGROUNDS, RATE, background, energy_span, pick_clips
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from monologue import BACKGROUNDS, RATE, background, energy_span, pick_clips  # noqa: E402
-
-from speechsense.audio import load_file  # noqa: E402
-from speechsense.server import utterances  # noqa: E402
-from speechsense.server.utterances import Segmenter, UtteranceOptions  # noqa: E402
-from speechsense.server.vad import SpeechDetector  # noqa: E402
+from speechsense.audio import load_file
+from speechsense.server import utterances
+from speechsense.server.utterances import Segmenter, UtteranceOptions
+from speechsense.server.vad import SpeechDetector
 
 
 @dataclass(frozen=True)

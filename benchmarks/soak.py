@@ -12,18 +12,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import grpc
 import numpy as np
+from stream_load import RATE, one_stream, rss_mb, speech_audio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stream_load import RATE, one_stream, rss_mb, speech_audio  # noqa: E402
-
-from speechsense.v1 import emotion_pb2_grpc  # noqa: E402
+from speechsense.v1 import emotion_pb2_grpc
 
 
 class Minute:

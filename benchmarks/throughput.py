@@ -14,25 +14,24 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import grpc
 import numpy as np
+from onnx_macs import count_macs, gemm_rates
+from server_process import start_server
+from stream_load import RATE, speech_audio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from onnx_macs import count_macs, gemm_rates  # noqa: E402
-from stream_load import RATE, speech_audio  # noqa: E402
-
-from speechsense.features import window_features  # noqa: E402
-from speechsense.server.config import EngineOptions  # noqa: E402
-from speechsense.server.model import EmotionModel  # noqa: E402
-from speechsense.v1 import emotion_pb2 as pb  # noqa: E402
-from speechsense.v1 import emotion_pb2_grpc  # noqa: E402
+from speechsense.features import window_features
+from speechsense.server.config import EngineOptions
+from speechsense.server.model import EmotionModel
+from speechsense.v1 import emotion_pb2 as pb
+from speechsense.v1 import emotion_pb2_grpc
 
 REPO = Path(__file__).resolve().parent.parent
+# the server's flags for long clips, before --server-args
+CLIP_SERVER_FLAGS = ("--log-level", "WARNING", "--max-message-bytes", str(64 << 20), "--max-clip-seconds", "3600")
 
 
 def study_way(audio: np.ndarray, onnx_path: Path, keras_path: Path | None, windows: int) -> tuple[float, object]:
@@ -76,15 +75,6 @@ async def ours(address: str, audio: np.ndarray, clips: int, concurrency: int) ->
         return done / (time.perf_counter() - t), done, speech
 
 
-def start_server(model: Path, port: int, extra: list[str]) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "speechsense.server.main", "--model", str(model), "--port", str(port),
-           "--log-level", "WARNING", "--max-message-bytes", str(64 << 20), "--max-clip-seconds", "3600", *extra]
-    proc = subprocess.Popen(cmd)
-    subprocess.run([sys.executable, "-m", "speechsense.server.probe", "--address", f"127.0.0.1:{port}",
-                    "--wait", "120"], check=True)
-    return proc
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=REPO / "models" / "speechsense-hybrid.onnx")
@@ -99,7 +89,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "datasets")
     args = p.parse_args()
     audio = speech_audio(args.clip_seconds, args.data)
-    proc = start_server(args.model, args.port, args.server_args.split())
+    proc, _ = start_server(args.model, *CLIP_SERVER_FLAGS, *args.server_args.split(), port=args.port)
     try:
         ours_wps, n, speech = asyncio.run(ours(f"127.0.0.1:{args.port}", audio, args.clips, args.concurrency))
     finally:

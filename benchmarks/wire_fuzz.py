@@ -2,7 +2,7 @@
 
     python benchmarks/wire_fuzz.py --cases 5000 --soak-seconds 120 [--model hybrid] [--concurrency 16]
 Starts `speechsense-server` on a free loopback port (limits as in tests/test_fuzz.py), sends
-tests/wirefuzz.py's cases (random and mutated bytes as first message, mid-stream and to AnalyzeClip),
+benchmarks/fuzz_cases.py's cases (random and mutated bytes as first message, mid-stream and to AnalyzeClip),
 then repeats fresh cases for --soak-seconds. Prints outcomes per target and status, cases that broke the
 promise (never INTERNAL, UNKNOWN or a hang; an end within 2 s of the last message), p50/p99/max end
 times, the health and open streams after each phase, and the server's RSS before, at peak and after.
@@ -13,9 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -25,39 +22,12 @@ from pathlib import Path
 import grpc
 import numpy as np
 import psutil
+from fuzz_cases import cases, judge, normal_stream, run_case
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rawclient import RawClient
-from wirefuzz import cases, judge, normal_stream, run_case
-
-REPO = Path(__file__).resolve().parents[1]
+from server_process import free_port, start_server
 
 LIMIT = 128 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(model: str, port: int, metrics_port: int) -> subprocess.Popen:
-    exe = Path(sys.executable).with_name("speechsense-server")
-    return subprocess.Popen([str(exe), "--model", model, "--host", "127.0.0.1", "--port", str(port),
-                             "--metrics-port", str(metrics_port), "--max-message-bytes", str(LIMIT),
-                             "--max-stream-seconds", "6", "--max-clip-seconds", "6", "--log-level", "WARNING"],
-                            stderr=subprocess.DEVNULL)
-
-
-def wait_serving(channel: grpc.Channel, seconds: float = 120) -> None:
-    stub, deadline = health_pb2_grpc.HealthStub(channel), time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status == health_pb2.HealthCheckResponse.SERVING:
-                return
-        except grpc.RpcError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("server did not become SERVING")
 
 
 def open_streams(metrics_port: int) -> float:
@@ -106,12 +76,13 @@ def main() -> None:
     p.add_argument("--model", default="hybrid")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
-    port, metrics_port = free_port(), free_port()
-    server = start_server(args.model, port, metrics_port)
+    metrics_port = free_port()
+    server, port = start_server(args.model, "--metrics-port", str(metrics_port), "--max-message-bytes", str(LIMIT),
+                                "--max-stream-seconds", "6", "--max-clip-seconds", "6", "--log-level", "WARNING",
+                                log=Path(os.devnull))
     report: dict = {"model": args.model, "concurrency": args.concurrency}
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel, ThreadPoolExecutor(args.concurrency) as pool:
-            wait_serving(channel)
             client, rss = RawClient(channel), RssSampler(server.pid)
             report["after_start"] = check_after(channel, client, metrics_port)
             report["rss_mb_before"] = round(rss.mb(), 1)

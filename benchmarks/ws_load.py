@@ -13,9 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,11 +20,10 @@ import aiohttp
 import grpc
 import numpy as np
 import psutil
+from server_process import free_port, start_server
+from stream_load import CHUNK, RATE, one_stream, speech_audio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stream_load import CHUNK, RATE, one_stream, speech_audio  # noqa: E402
-
-from speechsense.v1 import emotion_pb2_grpc  # noqa: E402
+from speechsense.v1 import emotion_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,26 +97,12 @@ async def phase(kind: str, n: int, grpc_address: str, ws_url: str, pcm: bytes, h
     return results
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(model: str, grpc_port: int, web_port: int, extra: list[str]) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "speechsense.server.main", "--model", model, "--host", "127.0.0.1",
-           "--port", str(grpc_port), "--web-port", str(web_port), "--log-level", "WARNING", *extra]
-    proc = subprocess.Popen(cmd)
-    subprocess.run([sys.executable, "-m", "speechsense.server.probe", "--address", f"127.0.0.1:{grpc_port}",
-                    "--wait", "180"], check=True)
-    return proc
-
-
 async def run(args) -> None:
     audio = speech_audio(args.seconds, args.data)
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-    grpc_port, web_port = free_port(), free_port()
-    proc = start_server(args.model, grpc_port, web_port, args.server_args.split())
+    web_port = free_port()
+    proc, grpc_port = start_server(args.model, "--web-port", str(web_port), "--log-level", "WARNING",
+                                   *args.server_args.split(), seconds=180)
     try:
         server = psutil.Process(proc.pid)
         address, url = f"127.0.0.1:{grpc_port}", f"ws://127.0.0.1:{web_port}/v1/stream"

@@ -10,10 +10,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 
-def is_serving(address: str, timeout: float = 2.0) -> bool:
+def is_serving(address: str, timeout: float = 2.0, service: str = "") -> bool:
+    """Whether the health entry of `service` says SERVING ("": the server as a whole)."""
     try:
         with grpc.insecure_channel(address) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service),
+                                                               timeout=timeout)
             return reply.status == health_pb2.HealthCheckResponse.SERVING
     except grpc.RpcError:
         return False

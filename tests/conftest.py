@@ -1,27 +1,37 @@
-"""Shared fixtures: a tiny real ONNX model, synthetic speech, and real servers on ephemeral ports."""
+"""Shared fixtures: a tiny real ONNX model, synthetic speech, and real servers on ephemeral ports.
+
+tests/ and benchmarks/ are on the import path (pyproject's pytest `pythonpath`), so helpers are imported by bare
+name: `from synth import speech_like`, `from rawclient import RawClient`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 from importlib.metadata import version
 from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
+from harness import ServerHandle
+from synth import RATE, speech_like, tiny_model
 
-sys.path.insert(0, str(Path(__file__).parent))  # for tests/synth.py
-sys.path.insert(1, str(Path(__file__).parent.parent / "benchmarks"))  # for benchmarks/monologue.py
+from speechsense.server.config import EngineOptions, ServerOptions
+from speechsense.server.engine import Engine
+from speechsense.server.metrics import ServerMetrics
+from speechsense.server.model import EmotionModel
+from speechsense.v1 import emotion_pb2_grpc
 
-from harness import ServerHandle  # noqa: E402
-from synth import RATE, speech_like, tiny_model  # noqa: E402
+# The fixtures below that start a server on a socket (or build a venv): a test that uses one, itself or through
+# another fixture, is slow, so that `pytest -m "not slow"` leaves it out without a marker of its own.
+SERVER_FIXTURES = frozenset({"server_factory", "shared_server", "bundled_server", "example_python"})
 
-from speechsense.server.config import EngineOptions, ServerOptions  # noqa: E402
-from speechsense.server.engine import Engine  # noqa: E402
-from speechsense.server.metrics import ServerMetrics  # noqa: E402
-from speechsense.server.model import EmotionModel  # noqa: E402
-from speechsense.v1 import emotion_pb2_grpc  # noqa: E402
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

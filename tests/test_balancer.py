@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from server_process import LOOPBACK, free_port, server_command, wait_ready
 from synth import RATE, speech_like, tiny_model
 
 from speechsense.labels import LABELS
@@ -30,18 +28,11 @@ from speechsense.v1 import emotion_pb2_grpc
 REPO = Path(__file__).resolve().parent.parent
 RUN_BALANCER = REPO / "deploy" / "nginx" / "run-balancer.sh"
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
-LOOPBACK = "127.0.0.1"
 START_SECONDS = 90  # a server process imports librosa and ONNX Runtime, then warms the model up
 RPC_SECONDS = 30
 
-pytestmark = pytest.mark.skipif(
-    NGINX is None, reason="nginx is not installed (Debian: apt-get install nginx); the gRPC balancer test needs it")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    NGINX is None, reason="nginx is not installed (Debian: apt-get install nginx); the gRPC balancer test needs it")]
 
 
 class Process:
@@ -73,29 +64,13 @@ class Process:
         self._out.close()
 
 
-SERVICE = pb.DESCRIPTOR.services_by_name["EmotionService"].full_name
-
-
-def is_serving(address: str, timeout: float = 1.0) -> bool:
-    """Health of EmotionService itself: the overall ("") status starts SERVING in grpcio's HealthServicer, before
-    the server has warmed up, while the service's own entry appears only once it is ready."""
-    try:
-        with grpc.insecure_channel(address) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=SERVICE),
-                                                               timeout=timeout)
-            return reply.status == health_pb2.HealthCheckResponse.SERVING
-    except grpc.RpcError:
-        return False
-
-
 def wait_serving(address: str, proc: Process, seconds: float = START_SECONDS) -> None:
-    deadline = time.monotonic() + seconds
-    while not is_serving(address, timeout=1.0):
-        if proc.proc.poll() is not None:
-            pytest.fail(f"{proc.name} exited with {proc.proc.returncode}:\n{proc.text()[-3000:]}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"{address} ({proc.name}) not SERVING after {seconds:.0f}s:\n{proc.text()[-3000:]}")
-        time.sleep(0.25)
+    """Until EmotionService's own health entry is SERVING (through nginx: on a replica); fails the test with
+    the process's log if it exits first or takes longer."""
+    try:
+        wait_ready(address, proc.proc, seconds, proc.log)
+    except RuntimeError as exc:
+        pytest.fail(f"{proc.name}: {exc}")
 
 
 def requests(samples: np.ndarray, tag: str, chunk_seconds: float = 0.25) -> Iterator[pb.StreamEmotionsRequest]:
@@ -139,10 +114,9 @@ def cluster(tmp_path) -> Iterator[tuple[str, list[Process], Process]]:
         servers = []
         for name in ("a", "b"):
             port = free_port()
-            proc = Process(f"server-{name}", [
-                sys.executable, "-m", "speechsense.server.main", "--model", str(model), "--host", LOOPBACK,
-                "--port", str(port), "--metrics-port", "0", "--grace-seconds", "1", "--log-level", "INFO",
-            ], tmp_path / f"server-{name}.log")
+            proc = Process(f"server-{name}", server_command(
+                model, port, "--metrics-port", "0", "--grace-seconds", "1", "--log-level", "INFO",
+            ), tmp_path / f"server-{name}.log")
             proc.address = f"{LOOPBACK}:{port}"
             started.append(proc)
             servers.append(proc)

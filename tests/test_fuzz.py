@@ -1,5 +1,5 @@
 """Hostile input over a real socket: random message sequences and random clip bytes (hypothesis), and
-random or mutated request bytes on the wire (tests/wirefuzz.py).
+random or mutated request bytes on the wire (benchmarks/fuzz_cases.py).
 
 Every case must end with results or a clear status (never INTERNAL/UNKNOWN, never past its
 deadline), and the server must still be healthy afterwards. SPEECHSENSE_FUZZ_EXAMPLES sets
@@ -16,12 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import numpy as np
 import pytest
+from fuzz_cases import cases, judge, run_case
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rawclient import RawClient
 from test_errors import open_gauge
-from wirefuzz import cases, judge, run_case
 
 from speechsense.v1 import emotion_pb2 as pb
 from speechsense.v1 import emotion_pb2_grpc

@@ -3,37 +3,24 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import grpc
 import pytest
+from server_process import start_server
 from synth import speech_like
 
 from speechsense.v1 import emotion_pb2 as pb
 from speechsense.v1 import emotion_pb2_grpc
 
-
-def start_server(model, log: Path, *extra: str, port: int = 0) -> tuple[subprocess.Popen, int]:
-    """Start speechsense-server (port 0: a free one); return it once its log says it listens and is warm."""
-    with open(log, "w") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "speechsense.server.main", "--model", str(model),
-                                 "--port", str(port), "--host", "127.0.0.1", *extra], stderr=sink)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and proc.poll() is None:
-        if m := re.search(r"listening on \S+:(\d+)", log.read_text()):
-            return proc, int(m.group(1))
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
+pytestmark = pytest.mark.slow  # every test runs speechsense-server as a process
 
 
 def test_sigterm_mid_stream_sends_remaining_windows_and_summary(tiny_model_path, tmp_path):
-    proc, port = start_server(tiny_model_path, tmp_path / "server.log", "--grace-seconds", "5")
+    proc, port = start_server(tiny_model_path, "--grace-seconds", "5", log=tmp_path / "server.log")
     try:
         pcm = (speech_like(5.0) * 32767).astype("<i2").tobytes()
 

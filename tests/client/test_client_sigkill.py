@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import socket
-import sys
-from pathlib import Path
+import pytest
+from server_process import free_port, start_server
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ for test_process
-from test_process import start_server  # noqa: E402
+from speechsense.client.connection import Connector
+from speechsense.client.session import StreamSession
+from speechsense.client.sources import FileSource
+from speechsense.windowing import expected_windows
 
-from speechsense.client.connection import Connector  # noqa: E402
-from speechsense.client.session import StreamSession  # noqa: E402
-from speechsense.client.sources import FileSource  # noqa: E402
-from speechsense.windowing import expected_windows  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = pytest.mark.slow  # two server processes, one after the other on one port
 
 
 def test_sigkill_mid_stream_then_restart(tiny_model_path, tmp_path, clip_file, client_options, speech_clip,
                                          bouncing_sink):
     port = free_port()
-    procs = [start_server(tiny_model_path, tmp_path / "a.log", port=port)[0]]
+    procs = [start_server(tiny_model_path, port=port, log=tmp_path / "a.log")[0]]
 
     def kill_and_restart() -> None:
         procs[0].kill()
         procs[0].wait()
-        procs.append(start_server(tiny_model_path, tmp_path / "b.log", port=port)[0])
+        procs.append(start_server(tiny_model_path, port=port, log=tmp_path / "b.log")[0])
 
     sink = bouncing_sink(kill_and_restart, window=1)
     try:

@@ -1,6 +1,6 @@
 """Wire-level fuzz cases: random and mutated request bytes for StreamEmotions (first message, mid-stream) and
-AnalyzeClip, and the oracle that judges how each call ended. Used by tests/test_fuzz.py and
-benchmarks/wire_fuzz.py.
+AnalyzeClip, and the oracle that judges how each call ended: the cases' library, used by tests/test_fuzz.py
+(1,000 cases a run) and by benchmarks/wire_fuzz.py (the runnable fuzz and soak at length).
 
 Bytes that do not parse as the request message (checked here with the same protobuf runtime as the
 server) must get INVALID_ARGUMENT, or RESOURCE_EXHAUSTED when over the message limit; bytes that happen
