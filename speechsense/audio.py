@@ -30,7 +30,13 @@ class Encoding(Enum):
 
     @property
     def sample_bytes(self) -> int:
-        return 2 if self is Encoding.LINEAR16 else 4
+        """Bytes per sample; AudioError for an encoding given no width here."""
+        match self:
+            case Encoding.LINEAR16:
+                return 2
+            case Encoding.FLOAT32:
+                return 4
+        raise AudioError(f"no sample width is known for encoding {self.value!r}")
 
 
 def check_layout(sample_rate: int, channels: int, what: str = "") -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 
 import librosa
 import numpy as np
@@ -142,6 +143,13 @@ def test_pcm_conversion():
         pcm_to_mono(b"\0\0", PcmFormat(Encoding.LINEAR16, 16000, 2))
     with pytest.raises(AudioError, match="outside"):
         PcmFormat(Encoding.LINEAR16, 7999)
+
+
+def test_every_encoding_has_a_sample_width_and_an_unknown_one_is_an_error():
+    assert {e: e.sample_bytes for e in Encoding} == {Encoding.LINEAR16: 2, Encoding.FLOAT32: 4}
+    unknown = SimpleNamespace(value="mulaw")  # an encoding added to the enum without its width
+    with pytest.raises(AudioError, match="no sample width is known for encoding 'mulaw'"):
+        Encoding.sample_bytes.fget(unknown)
 
 
 @pytest.mark.parametrize("fmt", ["WAV", "FLAC", "OGG", "AIFF"])
