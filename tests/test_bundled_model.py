@@ -15,6 +15,7 @@ from speechsense.models import BUNDLED_MODELS, bundled_model
 from speechsense.server.config import ServerOptions
 from speechsense.v1 import emotion_pb2 as pb
 
+pytestmark = pytest.mark.slow  # a server on each bundled model, the full-size ones
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.flac"))
 
 

@@ -19,6 +19,7 @@ from speechsense.server.config import EngineOptions, ServerOptions
 from speechsense.v1 import emotion_pb2 as pb
 from speechsense.v1 import emotion_pb2_grpc
 
+pytestmark = pytest.mark.slow  # servers on calibrated models of the module's own
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.flac"))
 RATE = 16_000
 

@@ -76,6 +76,7 @@ def test_missing_and_corrupt_model_refused(tmp_path, base_options):
         EmotionModel(bad, base_options.engine)
 
 
+@pytest.mark.slow  # two server processes
 def test_cli_help_and_bad_model():
     out = subprocess.run([sys.executable, "-m", "speechsense.server.main", "--help"], capture_output=True, text=True)
     assert out.returncode == 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # protoc and buf, as subprocesses
 REPO = Path(__file__).resolve().parent.parent
 
 

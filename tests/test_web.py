@@ -29,6 +29,7 @@ from speechsense.server.config import WebOptions
 from speechsense.v1 import emotion_pb2 as pb
 from speechsense.v1 import emotion_pb2_grpc
 
+pytestmark = pytest.mark.slow  # each test but one talks to a server of this module's (web front end on)
 TOKEN = "web-s3cret"
 CONFIG = {"format": {"encoding": "AUDIO_ENCODING_LINEAR16", "sampleRateHz": 16000}, "sessionTag": "web"}
 
