@@ -50,7 +50,7 @@ def main() -> None:
     source = onnx.load(str(args.model))
     meta = metadata_of(source, str(args.model))
     if meta.model_input != "waveform":
-        raise SystemExit(f"{args.model} takes features: re-export it with speechsense-export --waveform")
+        raise SystemExit(f"{args.model} takes features: re-export it with speechsense-export waveform")
     sets = evaluation_sets(args.data_root or default_data_root(), meta.feature_config, meta.labels)
     for name, model in (("per-call (as shipped)", source), ("per-row", per_row(source))):
         s = session(model, args.threads)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from speechsense.training.calibration_eval import SessionRule, evaluate, safe_rules
 from speechsense.training.corpora import default_data_root, load_manifest, scan_emodb
-from speechsense.training.headstats import HeadStats
+from speechsense.training.linear.calibration_eval import SessionRule, evaluate, safe_rules
+from speechsense.training.linear.headstats import HeadStats
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,7 @@ def compare(path: Path, emodb: list) -> float:
     from speechsense.labels import label_index
     from speechsense.server.config import EngineOptions
     from speechsense.server.model import EmotionModel
-    from speechsense.training.calibration import emodb_restricted, enrolment_mask, uar
+    from speechsense.training.linear.heads import emodb_restricted, enrolment_mask, uar
 
     model = EmotionModel(path, EngineOptions(intra_op_threads=2))
     cfg = model.meta.feature_config

@@ -38,7 +38,7 @@ def study_way(audio: np.ndarray, onnx_path: Path, keras_path: Path | None, windo
     """Windows per second of librosa features + Keras predict per window, one process."""
     import keras
 
-    from speechsense.training.models import AdditiveAttention, build_hybrid
+    from speechsense.training.hybrid.models import AdditiveAttention, build_hybrid
 
     meta = EmotionModel(onnx_path, EngineOptions()).meta  # the same features as the served model
     cfg = meta.feature_config

@@ -17,7 +17,7 @@ meta = session.get_modelmeta().custom_metadata_map
 cfg, labels = json.loads(meta["feature_config"]), json.loads(meta["labels"])
 audio, rate = sf.read(sys.argv[2], dtype="float32", always_2d=True)
 if rate != cfg["sample_rate"] or meta.get("model_input") != "waveform":
-    sys.exit(f"need {cfg['sample_rate']} Hz audio (got {rate}) and a waveform model (speechsense-export --waveform)")
+    sys.exit(f"need {cfg['sample_rate']} Hz audio (got {rate}) and a waveform model (speechsense-export waveform)")
 audio, size = audio.mean(axis=1), round(cfg["window_seconds"] * rate)
 hop = round(float(meta["default_hop_seconds"]) * rate)
 

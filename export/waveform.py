@@ -35,11 +35,6 @@ FEATURE_TOLERANCE = 2e-3
 PROBABILITY_TOLERANCE = 1e-3
 
 
-def waveform_report(reports: Path, model_name: str) -> Path:
-    """Where export writes a waveform file's parity and accuracy figures (beside, not inside, the preset folders)."""
-    return reports / f"waveform-{model_name}.json"
-
-
 class WaveformExportError(ValueError):
     """The source cannot be wrapped, or the wrapped graph disagrees with the Python front-end."""
 

@@ -100,7 +100,7 @@ class EmotionModel:
                                      f"got {shape}")
         elif len(shape) == 2:
             raise ModelLoadError(f"{self.path}: its input {shape} is a waveform but its metadata says features: "
-                                 "re-export it with `speechsense-export --waveform FEATURE_MODEL --out FILE`")
+                                 "re-export it with `speechsense-export waveform FEATURE_MODEL --out FILE`")
         elif len(shape) != 3 or shape[1] not in (cfg.frames, None) or shape[2] not in (cfg.n_features, None):
             raise ModelLoadError(f"{self.path}: input shape {shape} does not match the feature config "
                                  f"(batch, {cfg.frames}, {cfg.n_features})")

@@ -113,7 +113,7 @@ def test_a_waveform_graph_with_feature_metadata_is_refused_naming_the_export_com
         if prop.key == "model_input":
             prop.value = "features"
     onnx.save(model, str(tmp_path / "mislabelled.onnx"))
-    with pytest.raises(ModelLoadError, match="speechsense-export --waveform"):
+    with pytest.raises(ModelLoadError, match="speechsense-export waveform"):
         EmotionModel(tmp_path / "mislabelled.onnx", EngineOptions())
 
 

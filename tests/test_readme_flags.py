@@ -47,8 +47,13 @@ def _parser_of(parse_args) -> argparse.ArgumentParser:
 def tool_flags() -> dict[str, set[str]]:
     parsers = {"server": server_parser(), "client": client_parser(), "enrol": enrol_parser(),
                "train": _parser_of(train_args), "export": _parser_of(export_args)}
-    return {name: {o for a in p._actions for o in a.option_strings if o.startswith("--")}
-            for name, p in parsers.items()}
+    return {name: _flags(p) for name, p in parsers.items()}
+
+
+def _flags(p: argparse.ArgumentParser) -> set[str]:
+    """A parser's long flags, its subcommands' included (speechsense-export keras|linear|waveform|card)."""
+    subs = [q for a in p._actions if isinstance(a, argparse._SubParsersAction) for q in a.choices.values()]
+    return {o for a in p._actions for o in a.option_strings if o.startswith("--")}.union(*map(_flags, subs))
 
 
 def code_pieces(text: str) -> list[str]:

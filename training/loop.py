@@ -77,7 +77,7 @@ class Checkpoint:
 
     def load_model(self, build):
         """The last checkpoint's model when resuming, else a freshly built one."""
-        from speechsense.training.models import load_model
+        from speechsense.training.hybrid.models import load_model
 
         last = self.dir / "last.keras"
         if self.state["epochs_done"] and last.exists():

@@ -9,8 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from speechsense.training.corpora import default_data_root
+from speechsense.training.families import TrainJob, family_of, protocols
 from speechsense.training.presets import PRESETS, Preset
-from speechsense.training.splits import PROTOCOLS, SPEAKER_FOLDS
+from speechsense.training.splits import SPEAKER_FOLDS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -25,7 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="improved",
                         help=f"training recipe (default improved). {presets}")
-    parser.add_argument("--protocol", choices=(*PROTOCOLS, "calibration"), default="random",
+    parser.add_argument("--protocol", choices=protocols(), default="random",
                         help="evaluation split: 'random' = the study's stratified 80/10/10 over all clips "
                              "(speakers shared); 'random-full' = random's train + validation clips, trained "
                              "to the epoch a finished random run kept, scored on random's test clips (the "
@@ -95,38 +96,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.protocol != "random-full" and args.refit_from:
         raise SystemExit("--refit-from is for --protocol random-full only")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from speechsense.training import train
     from speechsense.training.loop import limit_threads
 
     limit_threads(args.threads)
     preset = PRESETS[args.preset]
+    family = family_of(preset)
     data_root = args.data_root or default_data_root()
     if not data_root.is_dir():
         print(f"data root {data_root} not found (set --data-root or SPEECHSENSE_DATA)", file=sys.stderr)
         return 2
-    out = args.out or REPO / "runs" / preset.name / args.protocol
-    reports = args.reports / preset.name / args.protocol
-    members = _members(args.member, preset)
-    if (preset.head == "linear") != (args.protocol == "calibration"):
-        raise SystemExit(f"preset {preset.name}: protocol 'calibration' is for linear-head presets, and they "
-                         "train with it only")
-    if args.stats_model is not None and args.protocol != "calibration":
-        raise SystemExit("--stats-model is for --protocol calibration only")
-    if args.protocol == "calibration":
-        from speechsense.training.linear_train import run_linear
-
-        if args.stats_model is not None:
-            preset = replace(preset, stats_model=str(args.stats_model))
-        run_linear(preset, out, data_root, args.cache, reports, args.threads)
-    elif args.protocol == "random-full":
-        refit_from = args.refit_from or REPO / "runs" / preset.name / "random"
-        train.run(preset, "random-full", 0, args.epochs, out, data_root, args.cache, args.workers, reports, members,
-                  refit_from)
-    elif args.protocol == "random":
-        train.run(preset, "random", 0, args.epochs, out, data_root, args.cache, args.workers, reports, members)
-    else:
-        train.run_speaker(preset, _folds(args.fold), args.epochs, out, data_root, args.cache, args.workers,
-                          reports, members)
+    if args.protocol not in family.protocols:
+        raise SystemExit(f"preset {preset.name} is of the {family.name} family, which trains with protocol "
+                         f"{' or '.join(repr(p) for p in family.protocols)}, not {args.protocol!r}")
+    if args.stats_model is not None:
+        if family.name != "linear":
+            raise SystemExit("--stats-model is for the linear family (--protocol calibration) only")
+        preset = replace(preset, stats_model=str(args.stats_model))
+    refit_from = args.refit_from
+    if args.protocol == "random-full":
+        refit_from = refit_from or REPO / "runs" / preset.name / "random"
+    job = TrainJob(args.protocol, args.out or REPO / "runs" / preset.name / args.protocol, data_root, args.cache,
+                   args.reports / preset.name / args.protocol,
+                   tuple(_folds(args.fold)) if args.protocol == "speaker" else (),
+                   _members(args.member, preset), args.epochs, args.workers, args.threads, refit_from)
+    family.train(preset, job)
     return 0
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from speechsense.training.augment import AugmentConfig
 from speechsense.training.corpora import default_data_root
-from speechsense.training.encoder_train import run_encoder
+from speechsense.training.encoder.train import run_encoder
 from speechsense.training.presets import PRESETS
 
 

@@ -16,7 +16,7 @@ from speechsense.features import FeatureConfig
 from speechsense.labels import label_index
 from speechsense.training.augment import Variant
 from speechsense.training.corpora import default_data_root, load_manifest
-from speechsense.training.encstore import EncoderStore
+from speechsense.training.encoder.encstore import EncoderStore
 from speechsense.training.splits import make_split
 
 

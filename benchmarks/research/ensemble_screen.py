@@ -31,13 +31,13 @@ def model_and_features(source: Path):
     if source.suffix == ".onnx":
         import onnxruntime as ort
 
-        from speechsense.export.onnx_export import read_metadata, run_onnx
+        from speechsense.training.onnx_export import read_metadata, run_onnx
 
         meta = read_metadata(source)
         sess = ort.InferenceSession(str(source))
         return (lambda x: run_onnx(sess, x)), meta.feature_config, meta.normalizer
+    from speechsense.training.hybrid.models import load_model
     from speechsense.training.loop import predict
-    from speechsense.training.models import load_model
 
     model = load_model(source / "model.keras")
     config = FeatureConfig.from_json((source / "feature_config.json").read_text())

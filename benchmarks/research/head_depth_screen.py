@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from speechsense.training.calibration_eval import SessionRule, evaluate
 from speechsense.training.corpora import default_data_root, load_manifest, scan_emodb
+from speechsense.training.linear.calibration_eval import SessionRule, evaluate
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -33,12 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from speechsense.labels import label_index
-from speechsense.training.calibration import Heads, average, enrolment_mask, fit_detector, fit_logistic, gated
 from speechsense.training.conditions import CONDITIONS
 from speechsense.training.corpora import default_data_root
-from speechsense.training.linear_train import _flat, load_stats, stats_source
+from speechsense.training.linear.heads import Heads, average, enrolment_mask, fit_detector, fit_logistic, gated
+from speechsense.training.linear.room_eval import condition_stats, format_room_table, ravdess_rows, room_table
+from speechsense.training.linear.train import _flat, load_stats, stats_source
 from speechsense.training.presets import get_preset
-from speechsense.training.room_eval import condition_stats, format_room_table, ravdess_rows, room_table
 from speechsense.training.splits import SPEAKER_FOLDS, make_split
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,12 +8,12 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from speechsense.export.calibrated import LinearHeads, build_calibrated
 from speechsense.models import bundled_model
-from speechsense.training.calibration import enrolment_mask, fit_heads
-from speechsense.training.calibration_eval import SessionRule, score_speakers, session_predictions
 from speechsense.training.corpora import Clip
-from speechsense.training.headstats import find_head_input, model_meta
+from speechsense.training.linear.calibration_eval import SessionRule, score_speakers, session_predictions
+from speechsense.training.linear.graph import LinearHeads, build_calibrated
+from speechsense.training.linear.heads import enrolment_mask, fit_heads
+from speechsense.training.linear.headstats import find_head_input, model_meta
 
 
 def clip(path: str, corpus: str, speaker: str, label: str) -> Clip:
@@ -117,7 +117,7 @@ def test_session_predictions_are_causal():
 
 
 def test_averaged_heads_are_one_linear_head_with_the_mean_logits():
-    from speechsense.training.calibration import Heads, average, speaker_means
+    from speechsense.training.linear.heads import Heads, average, speaker_means
 
     rng = np.random.default_rng(3)
     d, f32 = 6, np.float32
@@ -142,8 +142,8 @@ def test_averaged_heads_are_one_linear_head_with_the_mean_logits():
 
 
 def test_a_gated_mixture_in_the_graph_matches_its_numpy_heads():
-    from speechsense.export.linear import numpy_heads
-    from speechsense.training.calibration import RoomGate
+    from speechsense.training.linear.export import numpy_heads
+    from speechsense.training.linear.heads import RoomGate
 
     source = onnx.load(str(bundled_model("encoder")))
     rng = np.random.default_rng(4)
@@ -173,7 +173,7 @@ def test_a_gated_mixture_in_the_graph_matches_its_numpy_heads():
 
 
 def test_a_gated_recipe_sends_room_copies_to_the_room_expert():
-    from speechsense.training.calibration_eval import fit_recipe
+    from speechsense.training.linear.calibration_eval import fit_recipe
 
     x, y, spk, enrol = synthetic_speakers(seed=2)
     rng = np.random.default_rng(5)

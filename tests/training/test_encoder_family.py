@@ -34,8 +34,8 @@ def log_mels(tone) -> np.ndarray:
 @pytest.fixture(scope="module")
 def stats_and_head(log_mels, tmp_path_factory):
     """A one-block tiny.en statistics model, statistics of the windows, and a head trained on them."""
-    from speechsense.training.encoder_head import build_head, stats_model
-    from speechsense.training.whisper import build_encoder, load_checkpoint
+    from speechsense.training.encoder.head import build_head, stats_model
+    from speechsense.training.encoder.whisper import build_encoder, load_checkpoint
 
     stats = stats_model(build_encoder(load_checkpoint(ENCODER), CONFIG.frames, depth=1))
     x = np.asarray(stats.predict_on_batch(log_mels))
@@ -55,7 +55,7 @@ def test_statistics_are_mean_and_std_of_each_hidden_state(stats_and_head, log_me
 def test_head_trains_a_step_and_reloads(stats_and_head, tmp_path):
     import keras
 
-    from speechsense.training.encoder_head import head_layers, layer_weights
+    from speechsense.training.encoder.head import head_layers, layer_weights
 
     _, head, x = stats_and_head
     y = np.arange(len(x)) % len(LABELS)
@@ -74,8 +74,8 @@ def test_head_trains_a_step_and_reloads(stats_and_head, tmp_path):
 
 @pytest.fixture(scope="module")
 def exported_encoder_model(stats_and_head, log_mels, tmp_path_factory) -> tuple[Path, dict]:
-    from speechsense.export.main import export
-    from speechsense.training.encoder_head import full_model
+    from speechsense.training.encoder.head import full_model
+    from speechsense.training.keras_export import export
 
     stats, head, _ = stats_and_head
     model = full_model(stats, head, CONFIG.frames, CONFIG.n_features)
@@ -89,7 +89,7 @@ def exported_encoder_model(stats_and_head, log_mels, tmp_path_factory) -> tuple[
 
 
 def test_export_is_one_graph_matching_keras(exported_encoder_model):
-    from speechsense.export.onnx_export import read_metadata, session
+    from speechsense.training.onnx_export import read_metadata, session
 
     path, parity = exported_encoder_model
     assert parity["max_abs_diff"] <= 1e-4 and parity["argmax_mismatches"] == 0 and parity["n_windows"] == 16

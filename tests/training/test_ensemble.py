@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speechsense.export.onnx_export import check_parity, keras_to_onnx
 from speechsense.features import FeatureConfig, Normalizer
 from speechsense.training.augment import AugmentConfig
 from speechsense.training.data import epoch_data, prepare_data
-from speechsense.training.ensemble import adapter_for, combine
+from speechsense.training.hybrid.ensemble import adapter_for, combine
+from speechsense.training.hybrid.models import build_lstm_attention, load_model
+from speechsense.training.hybrid.train import run_speaker
 from speechsense.training.loop import predict
-from speechsense.training.models import build_lstm_attention, load_model
+from speechsense.training.onnx_export import check_parity, keras_to_onnx
 from speechsense.training.presets import IMPROVED, IMPROVED_CONTRAST, PRESETS, STUDY, Preset
-from speechsense.training.train import run_speaker
 
 
 def test_member_zero_is_the_single_recipe_and_members_differ(tiny_data) -> None:

@@ -9,8 +9,11 @@ import onnx
 import pytest
 
 from speechsense.audio import load_file
-from speechsense.export.main import export
-from speechsense.export.onnx_export import (
+from speechsense.features import FeatureConfig, Normalizer, window_features
+from speechsense.modelmeta import ModelMetadata, ModelMetadataError
+from speechsense.training.hybrid.models import build_hybrid
+from speechsense.training.keras_export import export
+from speechsense.training.onnx_export import (
     INPUT_NAME,
     OUTPUT_NAME,
     Parity,
@@ -19,9 +22,6 @@ from speechsense.export.onnx_export import (
     run_onnx,
     session,
 )
-from speechsense.features import FeatureConfig, Normalizer, window_features
-from speechsense.modelmeta import ModelMetadata, ModelMetadataError
-from speechsense.training.models import build_hybrid
 
 CONFIG = FeatureConfig(window_seconds=0.5)
 METRICS = {"random": {"accuracy": 0.5, "uar": 0.5}, "speaker": {"uar_mean": 0.4, "uar_std": 0.05,

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from speechsense.export import card as card_module
-from speechsense.export import encoder_card, linear_card
-from speechsense.export.card import TABLE_HEADING, preset_table
-from speechsense.export.waveform_main import rerender_card
+from speechsense.training import cards as cards_module
+from speechsense.training.cards import TABLE_HEADING, preset_table, rerender_card
+from speechsense.training.encoder import card as encoder_card
+from speechsense.training.hybrid import card as card_module
+from speechsense.training.linear import card as linear_card
 from speechsense.training.presets import PRESETS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,8 +28,8 @@ FIGURE = re.compile(r"\d+\.\d+%|\b0\.\d{2,}\b")
 
 def regenerate(card: Path) -> str:
     """The card as export would write it now from the committed files (the run folder rebuilt from reports/), with
-    the card's own Reproduce block as the commands."""
-    return rerender_card(card, card.with_suffix(".onnx"), REPO / "reports", [])
+    the commands stored beside its export in reports/ as its Reproduce block."""
+    return rerender_card(card.with_suffix(".onnx"), REPO / "reports")
 
 
 @pytest.mark.parametrize("card", CARDS, ids=[c.name for c in CARDS])
@@ -38,8 +39,8 @@ def test_every_figure_in_the_card_comes_from_the_files_the_generator_reads(card:
     assert regenerate(card) == text
 
 
-@pytest.mark.parametrize("module", [card_module, encoder_card, linear_card], ids=["card", "encoder_card",
-                                                                                "linear_card"])
+@pytest.mark.parametrize("module", [cards_module, card_module, encoder_card, linear_card],
+                         ids=["cards", "card", "encoder_card", "linear_card"])
 def test_the_card_generators_hold_no_figures_of_their_own(module):
     found = FIGURE.findall(Path(module.__file__).read_text())
     assert not found, f"{module.__name__} types figures into the card: {found}"

@@ -11,15 +11,15 @@ import onnxruntime as ort
 import pytest
 from conftest import make_tone
 
-from speechsense.export.linear import export_fold_models
 from speechsense.models import bundled_model
 from speechsense.training import rooms
 from speechsense.training.augment import AugmentConfig, Variant
-from speechsense.training.calibration import Heads
 from speechsense.training.conditions import CONDITIONS, Condition, degrade
 from speechsense.training.corpora import Clip
-from speechsense.training.headstats import model_meta
-from speechsense.training.room_eval import ravdess_rows, room_table
+from speechsense.training.linear.export import export_fold_models
+from speechsense.training.linear.heads import Heads
+from speechsense.training.linear.headstats import model_meta
+from speechsense.training.linear.room_eval import ravdess_rows, room_table
 
 RATE = 16_000
 
@@ -144,7 +144,7 @@ def test_fold_models_are_the_runs_fold_heads_on_the_source_encoder(tmp_path):
 def test_the_cards_robustness_section_shows_its_own_rows_and_its_recipes_folds(tmp_path):
     from types import SimpleNamespace
 
-    from speechsense.export.robustness_card import robustness_section
+    from speechsense.training.robustness_card import robustness_section
 
     def row(model, version, preset, folds, s, cond, uar, independent):
         return {"model": model, "version": version, "preset": preset, "folds": folds, "set": s, "condition": cond,

@@ -15,8 +15,8 @@ from speechsense.training.augment import AugmentConfig, Variant, clip_rng
 from speechsense.training.corpora import load_manifest
 from speechsense.training.data import epoch_data, prepare_data
 from speechsense.training.featstore import FeatureStore, cache_key
+from speechsense.training.hybrid.models import BUILDERS, AdditiveAttention, build_hybrid, build_lstm_attention
 from speechsense.training.loop import Checkpoint, fit, lr_at
-from speechsense.training.models import BUILDERS, AdditiveAttention, build_hybrid, build_lstm_attention
 from speechsense.training.presets import IMPROVED, STUDY
 
 FRAMES, FEATS = 31, 15
@@ -130,7 +130,7 @@ def test_copies_do_not_depend_on_the_split() -> None:
 
 @pytest.mark.slow
 def test_speaker_run_writes_reports_and_a_rerun_only_republishes(speaker_corpus: Path, tmp_path: Path) -> None:
-    from speechsense.training.train import run_speaker
+    from speechsense.training.hybrid.train import run_speaker
 
     preset = replace(STUDY, model="lstm_attention", features=FeatureConfig(window_seconds=0.5), epochs=1,
                      batch_size=8, augment=AugmentConfig())
@@ -149,7 +149,7 @@ def test_speaker_run_writes_reports_and_a_rerun_only_republishes(speaker_corpus:
 
 
 def test_refit_repeats_the_random_runs_schedule_and_stops_at_its_kept_epoch(tmp_path: Path) -> None:
-    from speechsense.training.refit import refit_plan
+    from speechsense.training.hybrid.refit import refit_plan
 
     assert refit_plan(IMPROVED, "random", None, None) == (IMPROVED, IMPROVED.epochs, None)
     with pytest.raises(ValueError, match="train --protocol random first"):
@@ -164,7 +164,7 @@ def test_refit_repeats_the_random_runs_schedule_and_stops_at_its_kept_epoch(tmp_
 
 @pytest.mark.slow
 def test_refit_trains_on_train_and_val_to_the_kept_epoch(random_corpus: Path, tmp_path: Path) -> None:
-    from speechsense.training.train import run
+    from speechsense.training.hybrid.train import run
 
     preset = replace(STUDY, model="lstm_attention", features=FeatureConfig(window_seconds=0.5), epochs=3,
                      batch_size=8, augment=AugmentConfig(), schedule="cosine")

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from speechsense.export.card import (
-    REFERENCES,
-    _export_section,
-    _load,
-    _noise_section,
-    _pct,
-    _speaker_section,
-    references,
-)
 from speechsense.labels import LABELS
+from speechsense.training.cards import (
+    REFERENCES,
+    export_section,
+    licence_section,
+    load,
+    noise_section,
+    pct,
+    references,
+    speaker_section,
+)
 
 HYBRID_PRESET = "improved-mix"  # the bundled hybrid's recipe; its reports are the hybrid column
 
@@ -30,12 +31,12 @@ def _speaker_recall(reports: Path, preset: str) -> dict[str, float] | None:
 def _family_rows(reports: Path, encoder_preset: str) -> list[str]:
     """random and speaker figures, per-emotion recall and EmoDB cross-corpus for both families."""
     def summary(preset: str) -> dict | None:
-        return _load(reports / preset / "speaker" / "summary.json")
+        return load(reports / preset / "speaker" / "summary.json")
 
-    hyb_rnd = _load(reports / HYBRID_PRESET / "random-full" / "metrics.json")
-    enc_rnd = _load(reports / encoder_preset / "random" / "metrics.json")
+    hyb_rnd = load(reports / HYBRID_PRESET / "random-full" / "metrics.json")
+    enc_rnd = load(reports / encoder_preset / "random" / "metrics.json")
     hyb_spk, enc_spk = summary(HYBRID_PRESET), summary(encoder_preset)
-    cross = _load(reports / "cross_corpus.json") or {"rows": []}
+    cross = load(reports / "cross_corpus.json") or {"rows": []}
     cc = {r.get("training_preset"): r for r in cross["rows"]}  # a row counts only for the preset it scored
     cols = [("hybrid 1.3.0 (`improved-mix`)", hyb_rnd, hyb_spk, _speaker_recall(reports, HYBRID_PRESET),
              cc.get(HYBRID_PRESET)),
@@ -51,32 +52,25 @@ def _family_rows(reports: Path, encoder_preset: str) -> list[str]:
     rec = [c[3] for c in cols]
     emo = [c[4] for c in cols]
     lines = ["| | " + " | ".join(c[0] for c in cols) + " |", "| --- |" + " --- |" * len(cols),
-             "| `random` test accuracy (voices it trained on) | " + cell(lambda m: _pct(m["test"]["accuracy"]), rnd)
+             "| `random` test accuracy (voices it trained on) | " + cell(lambda m: pct(m["test"]["accuracy"]), rnd)
              + " |",
              "| `random` test UAR | " + cell(lambda m: f"{m['test']['uar']:.3f}", rnd) + " |",
              "| **`speaker` UAR, 5 folds (new voices)** | "
              + cell(lambda s: f"**{s['uar_mean']:.3f} +- {s['uar_std']:.3f}**", spk) + " |",
-             "| `speaker` accuracy | " + cell(lambda s: _pct(s["accuracy_mean"]), spk) + " |",
+             "| `speaker` accuracy | " + cell(lambda s: pct(s["accuracy_mean"]), spk) + " |",
              "| `speaker` UAR per fold | "
              + cell(lambda s: ", ".join(f"{f['uar']:.2f}" for f in s["per_fold"]), spk) + " |"]
     for lab in LABELS:
         lines.append(f"| `speaker` recall: {lab} | " + cell(lambda r, lab=lab: f"{r[lab]:.2f}", rec) + " |")
     lines += ["| EmoDB cross-corpus UAR, 6 emotions (German, never trained on) | "
               + cell(lambda r: f"{r['uar']:.3f}", emo) + " |",
-              "| EmoDB cross-corpus accuracy | " + cell(lambda r: _pct(r["accuracy"]), emo) + " |"]
+              "| EmoDB cross-corpus accuracy | " + cell(lambda r: pct(r["accuracy"]), emo) + " |"]
     return lines
 
 
 def _layer_weights(m: dict) -> str:
     w = m.get("layer_weights") or []
     return ", ".join(f"{i}: {x:.2f}" for i, x in enumerate(w))
-
-
-def licence_section(metadata) -> list[str]:
-    """The encoder cards' data and licence lines (the corpora's terms; the encoder's own weights are MIT)."""
-    return ["## Data and licences", "", f"- {metadata.training_data}.",
-            "- The model inherits the corpora's **non-commercial terms** (RAVDESS CC BY-NC-SA 4.0, TESS CC BY-NC-ND "
-            "4.0); the encoder weights themselves are MIT."]
 
 
 def render_encoder_card(run: Path, report: dict, metadata, reports_root: Path, commands: list[str]) -> str:
@@ -113,13 +107,13 @@ def render_encoder_card(run: Path, report: dict, metadata, reports_root: Path, c
         "",
         *_family_rows(reports_root, preset["name"]),
         "",
-        f"This model on `random`: accuracy {_pct(rnd['accuracy'])} (study: {_pct(ref['study']['accuracy'])}), UAR "
-        f"{rnd['uar']:.3f}; ONNX Runtime on the same test windows: {_pct(report['onnx_test_accuracy'])} ("
-        + ", ".join(f"{c} {_pct(a)}" for c, a in report["onnx_test_accuracy_by_corpus"].items()) + ").",
+        f"This model on `random`: accuracy {pct(rnd['accuracy'])} (study: {pct(ref['study']['accuracy'])}), UAR "
+        f"{rnd['uar']:.3f}; ONNX Runtime on the same test windows: {pct(report['onnx_test_accuracy'])} ("
+        + ", ".join(f"{c} {pct(a)}" for c, a in report["onnx_test_accuracy_by_corpus"].items()) + ").",
         "",
         "`speaker` protocol, this recipe:",
         "",
-        *_speaker_section(spk),
+        *speaker_section(spk),
         "",
         f"Published with frozen encoders and small heads: UAR {frozen['wavlm_large_uar']:.2f} (WavLM-large) and "
         f"{frozen['whisper_large_v3_uar']:.3f} (Whisper-large-v3) on RAVDESS by actor (EmoBox, 2024); a linear "
@@ -128,8 +122,8 @@ def render_encoder_card(run: Path, report: dict, metadata, reports_root: Path, c
         "`benchmarks/cross_corpus.py` on the shipped file; a preset that trains on EmoDB gets no such row. "
         f"Comparison figures and their sources: `reports/{REFERENCES}`.",
         "",
-        *_export_section(report, converter="tf2onnx 1.17 `from_function`, opset 18"),
-        *_noise_section(run),
+        *export_section(report, converter="tf2onnx 1.17 `from_function`, opset 18"),
+        *noise_section(run),
         "",
         "## Known limits",
         "",

@@ -36,9 +36,9 @@ def build_stats_onnx(encoder: str, config: FeatureConfig, path: Path) -> Path:
         return path
     import onnx
 
-    from speechsense.training.encoder_head import stats_model
+    from speechsense.training.encoder.head import stats_model
+    from speechsense.training.encoder.whisper import build_encoder, load_checkpoint
     from speechsense.training.onnx_convert import keras_to_onnx
-    from speechsense.training.whisper import build_encoder, load_checkpoint
 
     model = stats_model(build_encoder(load_checkpoint(encoder), config.frames, config.n_mels))
     path.parent.mkdir(parents=True, exist_ok=True)

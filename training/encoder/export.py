@@ -1,4 +1,4 @@
-"""What export does differently for the encoder family: rebuild the graph from the wheel and the head, and
+"""What keras export needs of the encoder family: rebuild the graph from the wheel and the head, and
 say so in the metadata and the card. Conversion, parity and quantisation are the hybrid's own code."""
 
 from __future__ import annotations
@@ -12,18 +12,14 @@ ENCODER_TRAINING_DATA = ("RAVDESS speech, actors 1-20 (1,200 clips, CC BY-NC-SA 
 EMODB_TEXT = " + EmoDB (454 clips of 6 emotions, 10 German actors, free research use)"
 
 
-def is_encoder_run(run: Path) -> bool:
-    return json.loads((run / "metrics.json").read_text()).get("family") == "encoder"
-
-
 def load_encoder_model(run: Path):
     """The run's whole graph: Whisper encoder (from its installed wheel, cut to the preset's depth) ->
     layer statistics -> the trained head, as one Keras model on log-mel features."""
     import keras
 
-    from speechsense.training.encoder_head import full_model, head_layers, stats_model
+    from speechsense.training.encoder.head import full_model, head_layers, stats_model
+    from speechsense.training.encoder.whisper import build_encoder, load_checkpoint
     from speechsense.training.presets import PRESETS
-    from speechsense.training.whisper import build_encoder, load_checkpoint
 
     preset = PRESETS[json.loads((run / "preset.json").read_text())["name"]]
     head_layers()  # registers the head's layer classes before loading
@@ -35,7 +31,7 @@ def load_encoder_model(run: Path):
 
 def encoder_metadata_fields(run: Path) -> dict:
     """model_family, encoder_name, encoder_license and training_data for ModelMetadata."""
-    from speechsense.training.whisper import encoder_source
+    from speechsense.training.encoder.whisper import encoder_source
 
     preset = json.loads((run / "preset.json").read_text())
     src = encoder_source(preset["encoder"])
@@ -46,13 +42,12 @@ def encoder_metadata_fields(run: Path) -> dict:
             "training_data": ENCODER_TRAINING_DATA.format(extra=extra, encoder=name, license=src.license)}
 
 
-def encoder_reproduce(run: Path, export_argv: list[str]) -> list[str]:
+def encoder_reproduce(run: Path, export_argv: list[str], out: Path) -> list[str]:
     """The commands behind an encoder model's card: both protocols, the export as it was run, the EmoDB row."""
     import shlex
 
     preset = json.loads((run / "metrics.json").read_text())["preset"]
     export = "speechsense-export " + shlex.join(export_argv)
-    out = export_argv[export_argv.index("--out") + 1] if "--out" in export_argv else "models/speechsense-hybrid.onnx"
     return [f"speechsense-train --preset {preset} --protocol random",
             f"speechsense-train --preset {preset} --protocol speaker --fold all",
             export,

@@ -33,7 +33,7 @@ def head_layers():
     """The head's layer classes, registered with Keras once (loading head.keras needs them)."""
     import keras
 
-    from speechsense.training.whisper import erf_gelu
+    from speechsense.training.encoder.whisper import erf_gelu
 
     erf_gelu()  # the hidden layer's activation must be registered before a saved head loads
     from keras import ops
@@ -111,7 +111,7 @@ def build_head(n_layers: int, width: int, mean: np.ndarray, std: np.ndarray, hid
         x = pick_layers(tuple(layers), name="pick_layers")(x)
     x = (layer_mix if mix == "weighted" else layer_scale)(name="layer_mix")(x)
     x = keras.layers.Dropout(dropout, name="drop_in")(x)
-    from speechsense.training.whisper import erf_gelu  # ONNX has no Erfc, which Keras' own GELU uses
+    from speechsense.training.encoder.whisper import erf_gelu  # ONNX has no Erfc, which Keras' own GELU uses
 
     x = keras.layers.Dense(hidden, activation=erf_gelu(), name="hidden")(x)
     x = keras.layers.Dropout(dropout, name="drop_hidden")(x)

@@ -19,7 +19,7 @@ from speechsense.features import Normalizer
 from speechsense.labels import label_index
 from speechsense.training.augment import Variant
 from speechsense.training.corpora import Clip, load_manifest, scan_emodb
-from speechsense.training.encstore import EncoderStore
+from speechsense.training.encoder.encstore import EncoderStore
 from speechsense.training.presets import Preset
 from speechsense.training.report import evaluate, plot_confusion, plot_curves, publish, short, write_json
 from speechsense.training.splits import Split, make_split
@@ -78,7 +78,7 @@ def train_head(preset: Preset, data: StatsData, epochs: int, seed: int):
     """Fit the head with early stopping on validation UAR; returns (head, history, best epoch)."""
     import keras
 
-    from speechsense.training.encoder_head import build_head
+    from speechsense.training.encoder.head import build_head
     from speechsense.training.loop import class_weights, lr_at, make_optimizer, predict
 
     keras.utils.set_random_seed(seed)
@@ -128,7 +128,7 @@ def run_encoder(preset: Preset, protocol: str, fold: int, epochs: int | None, ou
         if protocol == "random-full":
             raise ValueError("random-full refits are for the hybrid family; encoder heads train in minutes "
                              "on `random` with early stopping")
-        from speechsense.training.encoder_head import layer_weights
+        from speechsense.training.encoder.head import layer_weights
         from speechsense.training.loop import predict
 
         epochs = epochs or preset.epochs

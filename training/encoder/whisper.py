@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speechsense.training.ct2 import CT2Model, read_ct2
+from speechsense.training.encoder.ct2 import CT2Model, read_ct2
 
 
 @dataclass(frozen=True)

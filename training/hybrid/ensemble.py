@@ -13,11 +13,11 @@ from pathlib import Path
 from speechsense.features import FeatureConfig, Normalizer
 from speechsense.modelmeta import FEATURES_INPUT, PROBABILITIES_OUTPUT
 from speechsense.training.data import prepare_data
+from speechsense.training.hybrid.results import finish_files
+from speechsense.training.hybrid.train import run_member
 from speechsense.training.loop import predict
 from speechsense.training.presets import Preset
 from speechsense.training.report import evaluate, plot_confusion, publish, short, write_json
-from speechsense.training.results import finish_files
-from speechsense.training.train import run_member
 
 
 def combine(member_models: list, frames: int, n_features: int, adapters: list | None = None):
@@ -38,7 +38,7 @@ def combine(member_models: list, frames: int, n_features: int, adapters: list | 
 def adapter_for(config: FeatureConfig, norm: Normalizer, member_dir: Path):
     """None when the member in member_dir was trained on config's features, else the ColumnAdapter
     that picks its columns and maps our standardisation (norm) onto the member's own."""
-    from speechsense.training.models import ColumnAdapter
+    from speechsense.training.hybrid.models import ColumnAdapter
 
     member_cfg = FeatureConfig.from_json((member_dir / "feature_config.json").read_text())
     if member_cfg == config:
@@ -75,7 +75,7 @@ def run_ensemble(preset: Preset, protocol: str, fold: int, epochs: int | None, o
 
 def _combine_and_report(preset: Preset, protocol: str, fold: int, out: Path, data_root: Path, cache_dir: Path,
                         workers: int) -> dict:
-    from speechsense.training.models import load_model
+    from speechsense.training.hybrid.models import load_model
 
     data = prepare_data(preset, protocol, fold, data_root, cache_dir, workers, augmented=False)
     cfg = preset.features

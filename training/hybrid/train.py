@@ -11,12 +11,12 @@ import json
 from pathlib import Path
 
 from speechsense.training.data import MEMBER_SEED_STRIDE, prepare_data
+from speechsense.training.folds import speaker_folds
+from speechsense.training.hybrid.refit import refit_plan
+from speechsense.training.hybrid.results import finish
 from speechsense.training.loop import Checkpoint, fit, make_optimizer
 from speechsense.training.presets import Preset
-from speechsense.training.refit import refit_plan
-from speechsense.training.report import publish, summarise_folds, write_json
-from speechsense.training.results import finish
-from speechsense.training.splits import SPEAKER_FOLDS
+from speechsense.training.report import publish
 
 
 def run(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Path, data_root: Path,
@@ -26,12 +26,8 @@ def run(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Path,
     report's light files to `reports` when given. An ensemble preset trains its members (all, or the
     listed ones) and then combines them; None while members are still missing. `refit_from`: the
     finished `random` run whose kept epoch a `random-full` refit trains to (see refit_plan)."""
-    if preset.encoder:
-        from speechsense.training.encoder_train import run_encoder
-
-        return run_encoder(preset, protocol, fold, epochs, out, data_root, cache_dir, reports)
     if preset.members > 1:
-        from speechsense.training.ensemble import run_ensemble
+        from speechsense.training.hybrid.ensemble import run_ensemble
 
         return run_ensemble(preset, protocol, fold, epochs, out, data_root, cache_dir, workers, reports, members,
                             refit_from)
@@ -58,7 +54,7 @@ def _train(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Pa
            cache_dir: Path, workers: int, member: int = 0, refit_from: Path | None = None) -> dict:
     import keras
 
-    from speechsense.training.models import build_model
+    from speechsense.training.hybrid.models import build_model
 
     preset, epochs, stop = refit_plan(preset, protocol, epochs, refit_from)
     keras.utils.set_random_seed(preset.seed + fold + MEMBER_SEED_STRIDE * member)
@@ -87,19 +83,5 @@ def run_speaker(preset: Preset, folds: list[int], epochs: int | None, out: Path,
                 cache_dir: Path, workers: int = 2, reports: Path | None = None,
                 members: list[int] | None = None) -> dict:
     """Folds of the speaker protocol in turn (finished ones are kept), then the summary of all measured."""
-    for fold in folds:
-        run(preset, "speaker", fold, epochs, out / f"fold{fold}", data_root, cache_dir, workers,
-            reports / f"fold{fold}" if reports else None, members)
-    done = [json.loads((out / f"fold{k}" / "metrics.json").read_text())
-            for k in range(SPEAKER_FOLDS) if (out / f"fold{k}" / "metrics.json").exists()]
-    if not done:
-        print(f"SPEAKER {preset.name}: no fold finished yet, so no summary", flush=True)
-        return {"preset": preset.name, "protocol": "speaker", "folds_measured": [], "complete": False}
-    summary = {"preset": preset.name, "protocol": "speaker", "n_folds": SPEAKER_FOLDS,
-               "complete": len(done) == SPEAKER_FOLDS, **summarise_folds(done)}
-    write_json(out / "summary.json", summary)
-    if reports is not None:
-        publish(out, reports)
-    print(f"SPEAKER {preset.name}: {len(done)}/{SPEAKER_FOLDS} folds, UAR {summary['uar_mean']:.4f} "
-          f"+- {summary['uar_std']:.4f}, accuracy {summary['accuracy_mean']:.4f}", flush=True)
-    return summary
+    return speaker_folds(preset.name, folds, out, reports, lambda fold, run_dir, fold_reports: run(
+        preset, "speaker", fold, epochs, run_dir, data_root, cache_dir, workers, fold_reports, members))

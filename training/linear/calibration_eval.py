@@ -13,7 +13,8 @@ import numpy as np
 
 from speechsense.calibration import SessionRule, session_baselines
 from speechsense.labels import label_index
-from speechsense.training.calibration import (
+from speechsense.training.corpora import Clip
+from speechsense.training.linear.heads import (
     DEFAULT_C,
     Heads,
     emodb_restricted,
@@ -24,7 +25,6 @@ from speechsense.training.calibration import (
     speaker_means,
     uar,
 )
-from speechsense.training.corpora import Clip
 from speechsense.training.splits import SPEAKER_FOLDS, make_split
 
 __all__ = ["SAFE_MAX_LOSS", "SessionRule", "evaluate", "fit_recipe", "random_split_figures", "safe_rules",

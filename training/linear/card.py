@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 
 from speechsense.calibration import session_rule
-from speechsense.export.card import REFERENCES, _load, _pct, references, waveform_section
-from speechsense.export.encoder_card import licence_section
-from speechsense.export.robustness_card import robustness_section
-from speechsense.training.calibration_eval import SAFE_MAX_LOSS
+from speechsense.training.cards import REFERENCES, licence_section, load, pct, references, waveform_section
+from speechsense.training.linear.calibration_eval import SAFE_MAX_LOSS
+from speechsense.training.robustness_card import robustness_section
 
 ROWS = (("uncalibrated", "uncalibrated"), ("profile", "with a speaker profile (enrolment)"))
 
@@ -43,17 +42,17 @@ EVAL_REPORT = "calibration_eval.json"  # benchmarks/calibration_eval.py --json
 def previous_model(reports_root: Path, preset: str = "") -> list[str]:
     """The replaced heads' figures, where measured: the linear heads shipped before (when this card is of
     another preset), the MLP head's speaker folds, and the first file's EmoDB reading of these clips."""
-    prev = _load(reports_root / PREVIOUS_PRESET / "speaker" / "summary.json")
-    ev = _load(reports_root / EVAL_REPORT) or {}
+    prev = load(reports_root / PREVIOUS_PRESET / "speaker" / "summary.json")
+    ev = load(reports_root / EVAL_REPORT) or {}
     lines = []
-    linear = _load(reports_root / PREVIOUS_LINEAR / "calibration" / "metrics.json")
+    linear = load(reports_root / PREVIOUS_LINEAR / "calibration" / "metrics.json")
     if linear and preset != PREVIOUS_LINEAR:
         spk, emodb = linear["calibration"]["speaker"], linear["calibration"]["emodb"]
         lines.append(f"- The linear heads of encoder 1.1.0 and 1.2.0 (preset `{PREVIOUS_LINEAR}`, the same encoder "
                      f"and clips): speaker 5-fold UAR {spk['uncalibrated']['mean']:.3f} ± "
                      f"{spk['uncalibrated']['std']:.3f} uncalibrated, {spk['profile']['mean']:.3f} ± "
                      f"{spk['profile']['std']:.3f} with a profile; EmoDB {emodb['uncalibrated']:.3f} and "
-                     f"{emodb['profile']:.3f}; `random` accuracy {_pct(linear['random']['accuracy'])} "
+                     f"{emodb['profile']:.3f}; `random` accuracy {pct(linear['random']['accuracy'])} "
                      f"(`reports/{PREVIOUS_LINEAR}/calibration/metrics.json`).")
     if prev:
         lines.append(f"- The MLP head it replaces (preset `{PREVIOUS_PRESET}`, on the same encoder): speaker 5-fold "
@@ -114,8 +113,8 @@ def render_linear_card(run: Path, report: dict, metadata, reports_root: Path, co
         + (f"Offered: `{rule}`." if rule else "Session calibration is **not offered** by this model."),
         "",
         f"`random` split (speakers shared between train and test; the uncalibrated head that ships): accuracy "
-        f"{_pct(rnd['accuracy'])} (study: {_pct(ref['study']['accuracy'])}), UAR {rnd['uar']:.3f}; this file in "
-        f"ONNX Runtime on the same {par['n_windows']} test windows: accuracy {_pct(par['onnx_test_accuracy'])}, "
+        f"{pct(rnd['accuracy'])} (study: {pct(ref['study']['accuracy'])}), UAR {rnd['uar']:.3f}; this file in "
+        f"ONNX Runtime on the same {par['n_windows']} test windows: accuracy {pct(par['onnx_test_accuracy'])}, "
         f"UAR {par['onnx_test_uar']:.3f}.",
         "",
         "Parity with the heads in numpy on the source file's statistics of the same batches: max |diff| "

@@ -8,15 +8,16 @@ heads applied in numpy to the source file's cached statistics of the same clips.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 
-from speechsense.export.calibrated import LinearHeads, build_calibrated
 from speechsense.modelmeta import BASELINE_INPUT, PROBABILITIES_OUTPUT, PROFILE_HEAD_INPUT, ModelMetadata
-from speechsense.training.calibration import Heads, RoomGate
-from speechsense.training.headstats import model_meta
+from speechsense.training.linear.graph import LinearHeads, build_calibrated
+from speechsense.training.linear.heads import Heads, RoomGate
+from speechsense.training.linear.headstats import model_meta
 
 PARITY_TOLERANCE = 1e-4
 PROTOCOL_TEXT = ("calibration: heads trained on the random split's train + validation clips (stratified "
@@ -74,9 +75,9 @@ def parity(out: Path, source: Path, run: Path, data_root: Path, cache: Path, hea
     from speechsense.audio import load_file
     from speechsense.features import compute_features, prepare_window
     from speechsense.labels import label_index
-    from speechsense.training.calibration import uar
     from speechsense.training.corpora import load_manifest
-    from speechsense.training.headstats import stats_session
+    from speechsense.training.linear.heads import uar
+    from speechsense.training.linear.headstats import stats_session
     from speechsense.training.splits import make_split
 
     clips = load_manifest(data_root, cache / "manifest.json").clips
@@ -147,3 +148,60 @@ def export_fold_models(run: Path, source: Path, out_dir: Path, name: str, versio
         onnx.save(build_calibrated(graph, load_heads(run, f"heads-fold{k}.npz"), meta), str(out))
         written.append(out)
     return written
+
+
+@dataclass(frozen=True)
+class LinearExport:
+    """speechsense-export linear's options: the model file and its card, or the per-fold files; no default
+    output, so no shipped file is overwritten unasked."""
+
+    run: Path
+    reports: Path
+    cache: Path
+    out: Path | None = None
+    card: Path | None = None
+    fold_models: Path | None = None
+    source: Path | None = None
+    model_name: str = "speechsense-hybrid"
+    model_version: str = "1.0.0"
+    hop: float = 1.0
+    data_root: Path | None = None
+    argv: tuple[str, ...] = ()  # the command line, quoted in the card's commands
+
+    def __post_init__(self) -> None:
+        if (self.out is None) == (self.fold_models is None):
+            raise ValueError("linear export writes either --out (with --card) or --fold-models")
+        if self.out is not None and self.card is None:
+            raise ValueError("linear export --out needs --card: the model's card is written beside it")
+
+
+def export_run(options: LinearExport) -> int:
+    """The calibrated encoder model, its export.json (its commands included), reports and card; or the run's
+    speaker-fold heads as per-fold files for benchmarks/robustness.py."""
+    import shlex
+
+    from speechsense.training.corpora import default_data_root
+    from speechsense.training.linear.card import render_linear_card
+    from speechsense.training.linear.train import stats_source
+    from speechsense.training.onnx_export import read_metadata
+    from speechsense.training.presets import get_preset
+    from speechsense.training.report import publish, write_json
+
+    run = options.run
+    preset = get_preset(json.loads((run / "preset.json").read_text())["name"])
+    source = options.source or stats_source(preset)
+    if options.fold_models is not None:
+        files = export_fold_models(run, source, options.fold_models, options.model_name, options.model_version,
+                                   options.hop)
+        print(f"wrote {len(files)} fold models to {options.fold_models}", flush=True)
+        return 0
+    report = export_linear(run, source, options.out, options.model_name, options.model_version, options.hop,
+                           options.data_root or default_data_root(), options.cache)
+    report["commands"] = commands = [f"speechsense-train --preset {preset.name} --protocol calibration",
+                                     "speechsense-export " + shlex.join(options.argv)]
+    write_json(run / "export.json", report)
+    publish(run, options.reports / preset.name / "calibration")
+    options.card.parent.mkdir(parents=True, exist_ok=True)
+    options.card.write_text(render_linear_card(run, report, read_metadata(options.out), options.reports, commands))
+    print(f"wrote {options.out} ({options.out.stat().st_size / 1e6:.2f} MB) and {options.card}", flush=True)
+    return 0

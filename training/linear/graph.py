@@ -32,8 +32,8 @@ from speechsense.modelmeta import (
     ModelMetadata,
 )
 from speechsense.modelmeta import PROBABILITIES_OUTPUT as PROBABILITIES
-from speechsense.training.calibration import RoomGate
-from speechsense.training.headstats import find_head_input, prune_to
+from speechsense.training.linear.heads import RoomGate
+from speechsense.training.linear.headstats import find_head_input, prune_to
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from speechsense.labels import label_index
-from speechsense.training.calibration import Heads, emodb_restricted, uar
 from speechsense.training.conditions import CONDITIONS, Condition
 from speechsense.training.corpora import Clip
-from speechsense.training.headstats import HeadStats
+from speechsense.training.linear.heads import Heads, emodb_restricted, uar
+from speechsense.training.linear.headstats import HeadStats
 
 
 def condition_stats(source: Path, paths: list[str], data_root: Path, cache: Path, flat,

@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from speechsense.calibration import SessionRule
-from speechsense.training.calibration_eval import evaluate, random_split_figures, safe_rules
 from speechsense.training.corpora import load_manifest, scan_emodb
-from speechsense.training.headstats import HeadStats
+from speechsense.training.linear.calibration_eval import evaluate, random_split_figures, safe_rules
+from speechsense.training.linear.headstats import HeadStats
+from speechsense.training.linear.room_eval import condition_stats, format_room_table, ravdess_rows, room_table
 from speechsense.training.presets import Preset
 from speechsense.training.report import publish, write_json
-from speechsense.training.room_eval import condition_stats, format_room_table, ravdess_rows, room_table
 
 log = logging.getLogger(__name__)
 SESSION_WINDOWS = 300  # simulated session length: 5 minutes at the default 1 s hop
