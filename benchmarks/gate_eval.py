@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +23,49 @@ from scipy import signal
 
 from speechsense.audio import load_file
 from speechsense.server.config import EngineOptions
-from speechsense.server.vad import SpeechDetector, SpeechGate
+from speechsense.server.vad import FLOOR_PERCENTILE, SpeechDetector
 from speechsense.training import rooms
 from speechsense.training.corpora import default_data_root
 
 RATE = 16_000
 WINDOW = 3 * RATE
 NOISE_LEVELS = (-70.0, -50.0, -30.0, -10.0)
+GATE_MEMORY_WINDOWS = 10  # SpeechGate: windows its floor and level remember
+
+
+class SpeechGate:
+    """One stream's gate: the detector's rule against the stream's own noise floor and speech level.
+
+    The floor is the lowest window floor of the last GATE_MEMORY_WINDOWS windows (a window filled with
+    speech has no pause of its own to measure); the level, the loudest speech frame of as many speech
+    windows. Not thread-safe: one per stream, called in window order."""
+
+    def __init__(self, detector: SpeechDetector, memory: int = GATE_MEMORY_WINDOWS) -> None:
+        self.detector = detector
+        self._floors: deque[float] = deque(maxlen=memory)
+        self._levels: deque[float] = deque(maxlen=memory)
+
+    @property
+    def floor_db(self) -> float | None:
+        return min(self._floors) if self._floors else None
+
+    @property
+    def level_db(self) -> float | None:
+        return max(self._levels) if self._levels else None
+
+    def is_speech(self, samples: np.ndarray) -> bool:
+        d = self.detector
+        if d.gate == "absolute":
+            return d.is_speech(samples)
+        levels = d.frame_dbfs(samples)
+        if levels.size == 0:
+            return False
+        self._floors.append(float(np.percentile(levels, FLOOR_PERCENTILE)))
+        flags = d.speech_frames(samples, self.floor_db, self.level_db)
+        speech = d.decide(samples, flags)
+        if speech:
+            self._levels.append(float(levels[flags].max()))
+        return speech
 
 
 def at_dbfs(x: np.ndarray, level: float) -> np.ndarray:

@@ -6,8 +6,9 @@ percentile frame level) and above min_dbfs (digital near-silence). A window is s
 `threshold` of its frames are, and at least min_periodic_frames of those are periodic (a pitch between
 62 and 400 Hz in the voice's low band) in runs of 90 ms or more (a vowel): a soft voice is speech at any
 level, and so is speech in noise, while silence, steady noise (no frame clears the floor), breath (no
-pitch) and clicks over hum (too short) are not. SpeechGate adds a stream's memory: its floor over recent windows
-and its speech level, so a window filled with speech, or a breath far below the talker, is judged too.
+pitch) and clicks over hum (too short) are not. speech_frames can also judge against a stream's own floor and
+speech level (benchmarks/gate_eval.py's SpeechGate keeps them), so a window filled with speech, or a breath far
+below the talker, is judged too; the server judges each window alone.
 The absolute gate ("absolute", the old rule) is a fixed loudness floor: it calls a quiet microphone or a
 soft speaker silence (a clip played 20 dB quieter came back 26 times in 40 as no speech).
 
@@ -18,8 +19,6 @@ own room tone; 0.0% of white, pink, brown noise at -70..-10 dBFS, hum and breath
 """
 
 from __future__ import annotations
-
-from collections import deque
 
 import numpy as np
 import webrtcvad
@@ -34,8 +33,7 @@ FLOOR_PERCENTILE = 10
 PITCH_HZ = (62.5, 400.0)
 PITCH_BAND_HZ = (80.0, 900.0)
 PITCH_RUN_FRAMES = 3
-GATE_MEMORY_WINDOWS = 10  # SpeechGate: windows its floor and level remember
-GATE_RANGE_DB = 40.0  # SpeechGate: frames this far below the stream's speech level are not its talker
+GATE_RANGE_DB = 40.0  # with a stream's level: frames this far below it are not its talker
 UTTERANCE_PITCH_HZ = (50.0, 400.0)  # voice pitch range searched by periodic_fraction
 MAX_PERIODIC_FRAMES = 160  # frames periodic_fraction looks at, evenly spread: bounded cost per utterance
 PERIODIC_DIP = 0.2  # the self-similarity must fall below this before a pitch peak counts (see periodic_fraction)
@@ -104,7 +102,7 @@ class SpeechDetector:
     def speech_frames(self, samples: np.ndarray, floor_db: float | None = None,
                       level_db: float | None = None) -> np.ndarray:
         """Per whole 30 ms frame: speech by the gate's rule. floor_db / level_db: a stream's own noise
-        floor and speech level (SpeechGate), else the window's floor and loudest frame."""
+        floor and speech level (benchmarks/gate_eval.py's SpeechGate), else the window's floor and loudest frame."""
         levels = self.frame_dbfs(samples)
         if self.gate == "absolute":
             return self._voiced(samples, levels >= self.min_dbfs, 0.0)
@@ -157,41 +155,6 @@ class SpeechDetector:
 
     def is_speech(self, samples: np.ndarray) -> bool:
         return self.decide(samples, self.speech_frames(samples))
-
-
-class SpeechGate:
-    """One stream's gate: the detector's rule against the stream's own noise floor and speech level.
-
-    The floor is the lowest window floor of the last GATE_MEMORY_WINDOWS windows (a window filled with
-    speech has no pause of its own to measure); the level, the loudest speech frame of as many speech
-    windows. Not thread-safe: one per stream, called in window order."""
-
-    def __init__(self, detector: SpeechDetector, memory: int = GATE_MEMORY_WINDOWS) -> None:
-        self.detector = detector
-        self._floors: deque[float] = deque(maxlen=memory)
-        self._levels: deque[float] = deque(maxlen=memory)
-
-    @property
-    def floor_db(self) -> float | None:
-        return min(self._floors) if self._floors else None
-
-    @property
-    def level_db(self) -> float | None:
-        return max(self._levels) if self._levels else None
-
-    def is_speech(self, samples: np.ndarray) -> bool:
-        d = self.detector
-        if d.gate == "absolute":
-            return d.is_speech(samples)
-        levels = d.frame_dbfs(samples)
-        if levels.size == 0:
-            return False
-        self._floors.append(float(np.percentile(levels, FLOOR_PERCENTILE)))
-        flags = d.speech_frames(samples, self.floor_db, self.level_db)
-        speech = d.decide(samples, flags)
-        if speech:
-            self._levels.append(float(levels[flags].max()))
-        return speech
 
 
 def periodic_fraction(samples: np.ndarray, rate: int, threshold: float) -> float:

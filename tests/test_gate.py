@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gate_eval import SpeechGate
 from synth import RATE, silence, speech_like
 
 from speechsense.audio import load_file
 from speechsense.server.config import EngineOptions, OptionsError
 from speechsense.server.main import build_parser, options_from_args
-from speechsense.server.vad import SpeechDetector, SpeechGate
+from speechsense.server.vad import SpeechDetector
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 WINDOW = 3 * RATE
