@@ -23,7 +23,7 @@ from speechsense.server.errors import Code, ServiceError, as_service_error
 from speechsense.server.messages import SummaryBuilder, model_info
 from speechsense.server.metrics import ServerMetrics
 from speechsense.server.scoring import Scorer
-from speechsense.server.streams import StreamPump, read_config
+from speechsense.server.streams import StreamPump, idle_limited, read_config
 from speechsense.v1 import emotion_pb2 as pb
 from speechsense.windowing import Window
 
@@ -41,6 +41,7 @@ class Analyzer:
         self._draining = False
         self._pumps: set[StreamPump] = set()
         self._open = 0
+        self._per_peer: dict[str, int] = {}  # open streams by client address
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
     @property
@@ -109,27 +110,28 @@ class Analyzer:
                                                self.options.min_profile_seconds, self.model)
             return pb.CreateSpeakerProfileResponse(profile=profile)
 
-    async def stream(self, requests: AsyncIterator[pb.StreamEmotionsRequest]
+    async def stream(self, requests: AsyncIterator[pb.StreamEmotionsRequest], peer: str = ""
                      ) -> AsyncIterator[pb.StreamEmotionsResponse]:
         """StreamEmotions: a config, then audio; results as they are scored, then the summary.
 
-        Errors raised by `requests` itself end the call too: a ServiceError keeps its code.
+        Errors raised by `requests` itself end the call too: a ServiceError keeps its code. peer: the client's
+        address (no port), for --max-streams-per-peer.
         """
         tag = ""
         async with self._call("stream", lambda: tag) as outcome:
             self._check_open()
-            if self._open >= self.options.max_streams:
-                raise ServiceError(Code.RESOURCE_EXHAUSTED,
-                                   f"server is at its limit of {self.options.max_streams} concurrent streams")
+            self._admit(peer)
             self._open += 1
+            self._per_peer[peer] = self._per_peer.get(peer, 0) + 1
             self.metrics.open_streams.inc()
             try:
+                requests = idle_limited(requests, self.options.idle_seconds)
                 session, tag, calib = await read_config(self.scorer, requests)
                 log.info("stream opened tag=%r format=%s window=%.2fs hop=%.2fs segmentation=%s calibration=%s", tag,
                          session.fmt, session.plan.window_seconds, session.plan.hop_seconds,
                          "windows" if session.segmenter is None else "utterances", pb.Calibration.Name(calib.mode))
-                pump = StreamPump(self.scorer, self.metrics, self.options.pending_windows, session, tag, calib,
-                                  lambda: self._draining)
+                pump = StreamPump(self.scorer, self.metrics, self.options.pending_windows, self.options.idle_seconds,
+                                  session, tag, calib, lambda: self._draining)
                 self._pumps.add(pump)
                 try:
                     async with contextlib.aclosing(pump.results(requests)) as results:
@@ -138,11 +140,36 @@ class Analyzer:
                     outcome["windows"] = pump.analyzed
                 finally:
                     self._pumps.discard(pump)
+                    if pump.slow_reader:
+                        log.info("stream tag=%r from %s ended: it read no result for %g s", tag, peer or "-",
+                                 self.options.idle_seconds)
             finally:
                 self._open -= 1
+                self._per_peer[peer] -= 1
+                if not self._per_peer[peer]:
+                    del self._per_peer[peer]
                 self.metrics.open_streams.dec()
                 if self._open == 0:
                     release_free_memory()
+
+    def _admit(self, peer: str) -> None:
+        """Refuse a new stream over --max-streams, or over --max-streams-per-peer (RESOURCE_EXHAUSTED)."""
+        if self._open >= self.options.max_streams:
+            self.metrics.refusals.labels("stream_limit").inc()
+            raise ServiceError(Code.RESOURCE_EXHAUSTED,
+                               f"server is at its limit of {self.options.max_streams} concurrent streams")
+        self.check_peer(peer)
+
+    def check_peer(self, peer: str, held: int = 0) -> None:
+        """ServiceError(RESOURCE_EXHAUSTED) when this client address holds its --max-streams-per-peer.
+
+        held: calls of this peer a transport holds that are not streams here yet (sockets before their config).
+        """
+        limit = self.options.max_streams_per_peer
+        if limit and peer and self._per_peer.get(peer, 0) + held >= limit:
+            self.metrics.refusals.labels("peer_limit").inc()
+            raise ServiceError(Code.RESOURCE_EXHAUSTED, f"{peer} holds {limit} streams, the server's limit per "
+                               "client address (--max-streams-per-peer)")
 
     def refuse(self, kind: str, error: ServiceError) -> None:
         """Log and count a call a transport refused before it reached the analyzer (say, undecodable bytes)."""

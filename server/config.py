@@ -95,6 +95,7 @@ class WebOptions:
     # one over twice it is cut off unread by the socket reader (close code 1009).
     max_frame_bytes: int = 1024 * 1024
     config_timeout_seconds: float = 10.0  # a socket must send its config (and token) within this
+    body_timeout_seconds: float = 30.0  # an HTTP request must send its whole body within this
     heartbeat_seconds: float = 20.0  # ping interval; a peer that stops answering is dropped as vanished
 
     def __post_init__(self) -> None:
@@ -102,7 +103,7 @@ class WebOptions:
             raise OptionsError("web port must be in 0..65535")
         if self.max_frame_bytes < 1024:
             raise OptionsError("web max_frame_bytes must be >= 1024")
-        if self.config_timeout_seconds <= 0 or self.heartbeat_seconds <= 0:
+        if min(self.config_timeout_seconds, self.heartbeat_seconds, self.body_timeout_seconds) <= 0:
             raise OptionsError("web timeouts must be positive")
         for origin in self.origins:
             if origin != "*" and "://" not in origin:
@@ -122,6 +123,10 @@ class ServerOptions:
     max_stream_seconds: float = 3600.0  # audio per stream
     max_clip_seconds: float = 300.0  # audio per AnalyzeClip
     pending_windows: int = 8  # windows in flight per stream before reading pauses
+    # A stream (or socket) that sends no message for this long is ended with DEADLINE_EXCEEDED (after its summary,
+    # if windows were scored); a stream whose client reads no result for this long is ended as a slow reader.
+    idle_seconds: float = 30.0
+    max_streams_per_peer: int = 0  # concurrent streams and sockets per client address; 0: only max_streams
     grace_seconds: float = 10.0  # shutdown: time open streams get to finish
     tls_cert: Path | None = None  # PEM certificate chain; with tls_key turns TLS on
     tls_key: Path | None = None
@@ -138,6 +143,10 @@ class ServerOptions:
             raise OptionsError("ports must be in 0..65535")
         if self.max_streams < 1 or self.pending_windows < 1:
             raise OptionsError("max_streams and pending_windows must be >= 1")
+        if self.max_streams_per_peer < 0:
+            raise OptionsError("max_streams_per_peer must be >= 0 (0: no limit per peer)")
+        if not 0 < self.idle_seconds <= 86400:
+            raise OptionsError("idle_seconds must be in (0, 86400]")
         if self.max_message_bytes < 1024:
             raise OptionsError("max_message_bytes must be >= 1024")
         if (self.tls_cert is None) != (self.tls_key is None):

@@ -22,6 +22,14 @@ def grpc_code(code: Code) -> grpc.StatusCode:
     return grpc.StatusCode[code.name]
 
 
+def peer_address(peer: str) -> str:
+    """gRPC's peer ("ipv4:10.0.0.7:50312", "ipv6:[::1]:50312") without the port: the client's address."""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        return rest.rpartition(":")[0].strip("[]")
+    return peer
+
+
 def parse(message_type, data: bytes, what: str):
     """Request bytes to a message; ServiceError(INVALID_ARGUMENT) says why they are not one."""
     try:
@@ -63,7 +71,8 @@ class EmotionService(pb_grpc.EmotionServiceServicer):
 
     async def StreamEmotions(self, request_iterator, context) -> AsyncIterator[pb.StreamEmotionsResponse]:
         try:
-            async with contextlib.aclosing(self.analyzer.stream(parsed_stream(request_iterator))) as responses:
+            requests = parsed_stream(request_iterator)
+            async with contextlib.aclosing(self.analyzer.stream(requests, peer_address(context.peer()))) as responses:
                 async for response in responses:
                     yield response
         except ServiceError as exc:

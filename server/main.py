@@ -24,6 +24,10 @@ SERVER_FLAGS = [
     ("max-stream-seconds", "max_stream_seconds", float, "audio seconds allowed per stream"),
     ("max-clip-seconds", "max_clip_seconds", float, "audio seconds allowed per AnalyzeClip"),
     ("pending-windows", "pending_windows", int, "windows in flight per stream before reading pauses"),
+    ("idle-seconds", "idle_seconds", float, "a stream or socket that sends nothing (or reads no result) this long "
+     "is ended: DEADLINE_EXCEEDED, close code 4004"),
+    ("max-streams-per-peer", "max_streams_per_peer", int,
+     "concurrent streams and sockets one client address may hold (0: no limit besides --max-streams)"),
     ("grace-seconds", "grace_seconds", float, "on SIGTERM/SIGINT, time open streams get to finish"),
     ("min-profile-seconds", "min_profile_seconds", float, "speech a CreateSpeakerProfile enrolment must hold"),
 ]
@@ -58,6 +62,7 @@ WEB_FLAGS = [
     ("web-origins", "origins", str, "comma-separated origins allowed besides the page's own (* allows any)"),
     ("web-max-frame-bytes", "max_frame_bytes", int, "largest WebSocket message accepted"),
     ("web-config-timeout", "config_timeout_seconds", float, "seconds a new socket has to send its config"),
+    ("web-body-timeout", "body_timeout_seconds", float, "seconds an HTTP request has to send its whole body"),
 ]
 
 

@@ -19,6 +19,9 @@ class ServerMetrics:
             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=r)
         self.errors = Counter("speechsense_errors", "Calls ended with an error status", ["code"], registry=r)
         self.audio_seconds = Counter("speechsense_audio_seconds", "Seconds of audio received", registry=r)
+        # reason: idle, slow_reader, stream_limit, peer_limit, config_timeout, body_timeout
+        self.refusals = Counter("speechsense_refusals", "Calls refused or ended by a server limit", ["reason"],
+                                registry=r)
 
     def count_call(self, audio_seconds: float, analyzed: int, skipped: int) -> None:
         """A call's audio and windows, once it has sent its summary."""

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 
 from speechsense.audio import AudioError
 from speechsense.server.calibration import Calibrator
+from speechsense.server.errors import Code, ServiceError
 from speechsense.server.messages import SummaryBuilder
 from speechsense.server.metrics import ServerMetrics
 from speechsense.server.scoring import Scorer
@@ -23,6 +24,25 @@ MAX_TAG = 128
 _END = object()
 
 
+class Idle(Exception):
+    """The client sent no message within the idle timeout."""
+
+
+async def idle_limited(requests: AsyncIterator[pb.StreamEmotionsRequest], seconds: float
+                       ) -> AsyncIterator[pb.StreamEmotionsRequest]:
+    """The requests as they come; Idle when none comes within `seconds` (a quiet client holds no stream forever)."""
+    it = aiter(requests)
+    while True:
+        try:
+            async with asyncio.timeout(seconds):
+                request = await anext(it)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise Idle(f"no message for {seconds:g} s (the server's --idle-seconds)") from None
+        yield request
+
+
 async def read_config(scorer: Scorer, requests: AsyncIterator[pb.StreamEmotionsRequest]
                       ) -> tuple[AudioSession, str, Calibrator]:
     """Read and validate the config message that must open every stream."""
@@ -30,6 +50,8 @@ async def read_config(scorer: Scorer, requests: AsyncIterator[pb.StreamEmotionsR
         first = await anext(aiter(requests))
     except StopAsyncIteration:
         raise AudioError("stream closed before its config: the first message must carry a config") from None
+    except Idle as exc:
+        raise ServiceError(Code.DEADLINE_EXCEEDED, f"{exc} before the config") from None
     if first.WhichOneof("request") != "config":
         raise AudioError("the first message of a stream must carry a config, not audio")
     cfg = first.config
@@ -43,12 +65,17 @@ async def read_config(scorer: Scorer, requests: AsyncIterator[pb.StreamEmotionsR
 class StreamPump:
     """Runs one configured stream: results() yields every result, then the summary."""
 
-    def __init__(self, scorer: Scorer, metrics: ServerMetrics, pending_windows: int, session: AudioSession,
-                 tag: str, calib: Calibrator, draining: Callable[[], bool]) -> None:
+    def __init__(self, scorer: Scorer, metrics: ServerMetrics, pending_windows: int, idle_seconds: float,
+                 session: AudioSession, tag: str, calib: Calibrator, draining: Callable[[], bool]) -> None:
         self.scorer, self.metrics, self.session, self.tag, self.calib = scorer, metrics, session, tag, calib
         self._pending: asyncio.Queue = asyncio.Queue(pending_windows)
+        self._idle_seconds = idle_seconds
         self._draining = draining  # a cancelled reader means "shutting down", not "client gone", when True
         self._reader: asyncio.Task | None = None
+        self._consumer: asyncio.Task | None = None  # the task sending results: cancelled for a slow reader
+        self._idle: Idle | None = None
+        self._sending_since: float | None = None  # when the result being sent was handed to the transport
+        self.slow_reader = False
         self.analyzed = 0
 
     def stop_reading(self) -> None:
@@ -59,6 +86,7 @@ class StreamPump:
     async def results(self, requests: AsyncIterator[pb.StreamEmotionsRequest]
                       ) -> AsyncIterator[pb.StreamEmotionsResponse]:
         session, pending = self.session, self._pending
+        self._consumer = asyncio.current_task()
         self._reader = asyncio.create_task(self._read(requests))
         summary = SummaryBuilder(self.scorer.model.labels, self.calib.mode)
         try:
@@ -67,13 +95,19 @@ class StreamPump:
                     raise item
                 cut, task, received_at = item
                 kind, message = await self.scorer.result(session, cut, await task, summary, self.calib)
+                self._sending_since = time.monotonic()
                 yield pb.StreamEmotionsResponse(session_tag=self.tag, **{kind: message})
+                self._sending_since = None
                 self.metrics.window_latency.observe(time.perf_counter() - received_at)
             self.metrics.count_call(session.audio_seconds, summary.analyzed, summary.skipped)
             self.analyzed = summary.analyzed
-            reason = pb.END_REASON_SERVER_SHUTDOWN if session.cut_short else pb.END_REASON_CLIENT_CLOSED
-            yield pb.StreamEmotionsResponse(session_tag=self.tag, summary=summary.summary(session.audio_seconds,
-                                                                                           reason))
+            if self._idle is not None:
+                self.metrics.refusals.labels("idle").inc()
+                if summary.analyzed:
+                    yield self._summary(summary, pb.END_REASON_IDLE_TIMEOUT)
+                raise ServiceError(Code.DEADLINE_EXCEEDED, str(self._idle))
+            yield self._summary(summary, pb.END_REASON_SERVER_SHUTDOWN if session.cut_short
+                                else pb.END_REASON_CLIENT_CLOSED)
         finally:
             self._reader.cancel()
             while not pending.empty():  # release windows nobody will read
@@ -81,13 +115,17 @@ class StreamPump:
                 if isinstance(item, tuple):
                     item[1].cancel()
 
+    def _summary(self, summary: SummaryBuilder, reason: int) -> pb.StreamEmotionsResponse:
+        return pb.StreamEmotionsResponse(session_tag=self.tag, summary=summary.summary(self.session.audio_seconds,
+                                                                                       reason))
+
     async def _read(self, requests: AsyncIterator[pb.StreamEmotionsRequest]) -> None:
         """Read audio messages into windows and queue them in order; errors go through the queue too."""
         session = self.session
         push = None  # a chunk being cut on the executor: finish() must wait for it
         try:
             try:
-                async for request in requests:
+                async for request in requests:  # idle_limited: Idle when the client goes quiet
                     kind = request.WhichOneof("request")
                     if kind != "audio":
                         raise AudioError("only the first message of a stream may carry a config" if kind
@@ -107,6 +145,8 @@ class StreamPump:
                 session.cut_short = True
                 if push is not None:
                     await self._submit(await push)
+            except Idle as exc:
+                self._idle = exc
             await self._submit(session.finish())
             await self._pending.put(_END)
         except Exception as exc:  # any error, ours or not: a reader that dies silently leaves the stream hanging
@@ -116,4 +156,24 @@ class StreamPump:
         now = time.perf_counter()
         for item in items:
             task = asyncio.ensure_future(self.scorer.score(self.session, item, self.calib))
-            await self._pending.put((item, task, now))
+            try:
+                await self._queue((item, task, now))
+            except BaseException:
+                task.cancel()
+                raise
+
+    async def _queue(self, entry: tuple) -> None:
+        """Queue a window for sending; a full queue waits for the sender, unless the client stopped reading:
+        one result stuck in the transport's write for a whole idle timeout ends the call (cancelling the
+        sending task is the one way past a blocked write), so a client that never reads costs bounded memory."""
+        while True:
+            try:
+                async with asyncio.timeout(self._idle_seconds / 4):
+                    return await self._pending.put(entry)
+            except TimeoutError:
+                since = self._sending_since
+                if since is not None and time.monotonic() - since >= self._idle_seconds:
+                    self.slow_reader = True
+                    self.metrics.refusals.labels("slow_reader").inc()
+                    self._consumer.cancel()
+                    raise asyncio.CancelledError from None

@@ -10,6 +10,7 @@ Security as on gRPC: the same TLS certificate, the same bearer tokens, plus an O
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import ssl
@@ -56,7 +57,7 @@ class WebFrontend:
         self.options, self.analyzer = options, analyzer
         self.port: int | None = None
         self._sockets: dict[asyncio.Task, StreamSocket] = {}  # handlers of accepted sockets
-        self._waiting_config = 0  # accepted sockets that have not yet sent their config
+        self._waiting: collections.Counter[str] = collections.Counter()  # sockets before their config, by peer
         # A base64 JSON body is 4/3 of the audio.
         self.app = web.Application(client_max_size=options.max_message_bytes * 4 // 3 + 65536,
                                    middlewares=[self._guard])
@@ -145,7 +146,13 @@ class WebFrontend:
     async def _analyze(self, request: web.Request) -> web.Response:
         """AnalyzeClipRequest in the JSON mapping, or any other body as the encoded file (WAV, FLAC, OGG)."""
         self._require_token(request)
-        body = await request.read()
+        try:  # a client that trickles its body holds a connection: bounded like a quiet stream
+            async with asyncio.timeout(self.options.web.body_timeout_seconds):
+                body = await request.read()
+        except TimeoutError:
+            self.analyzer.metrics.refusals.labels("body_timeout").inc()
+            return _error(ServiceError(Code.DEADLINE_EXCEEDED, "request body not received within "
+                                       f"{self.options.web.body_timeout_seconds:g} s (--web-body-timeout)"), 408)
         run_cpu = self.analyzer.engine.run_cpu
         if request.content_type == "application/json":  # megabytes of base64: parsed off the event loop
             clip = await run_cpu(_clip_from_json, body)
@@ -164,17 +171,20 @@ class WebFrontend:
         authenticated = self._authenticated(request)
         if authenticated is False:
             raise ServiceError(Code.UNAUTHENTICATED, "invalid bearer token")
-        if self._waiting_config >= self.options.max_streams:
+        peer = request.remote or ""
+        if self._waiting.total() >= self.options.max_streams:
+            self.analyzer.metrics.refusals.labels("stream_limit").inc()
             raise ServiceError(Code.RESOURCE_EXHAUSTED, "too many sockets waiting for their config")
+        self.analyzer.check_peer(peer, held=self._waiting[peer])
         cap = self.options.web.max_frame_bytes
         ws = web.WebSocketResponse(max_msg_size=2 * cap, heartbeat=self.options.web.heartbeat_seconds)
         if not ws.can_prepare(request).ok:
             raise ServiceError(Code.INVALID_ARGUMENT, "/v1/stream is a WebSocket endpoint")
         await ws.prepare(request)
         task = asyncio.current_task()
-        self._sockets[task] = socket = StreamSocket(ws, self.analyzer, self.options, authenticated is True,
-                                                    request.remote or "", self._config_read)
-        self._waiting_config += 1
+        self._sockets[task] = socket = StreamSocket(ws, self.analyzer, self.options, authenticated is True, peer,
+                                                    lambda: self._configured(peer))
+        self._waiting[peer] += 1
         try:
             await socket.run()
         finally:
@@ -183,8 +193,11 @@ class WebFrontend:
                 await ws.close()
         return ws
 
-    def _config_read(self) -> None:
-        self._waiting_config -= 1
+    def _configured(self, peer: str) -> None:
+        """A socket of `peer` read its config (or ended before it): it now counts as the analyzer's stream."""
+        self._waiting[peer] -= 1
+        if self._waiting[peer] <= 0:
+            del self._waiting[peer]
 
 
 def _clip_from_json(body: bytes) -> pb.AnalyzeClipRequest:

@@ -56,9 +56,15 @@ class StreamSocket:
             try:
                 await self._pump
             except asyncio.CancelledError:
-                if not self.vanished:
-                    raise
-                log.info("web stream from %s: client went away mid-stream", self.peer)
+                if self.vanished:
+                    log.info("web stream from %s: client went away mid-stream", self.peer)
+                elif asyncio.current_task().cancelling():
+                    raise  # the socket itself is being cancelled (shutdown)
+                else:  # the analyzer ended a client that reads no results: its socket's buffers are full
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(1.0):  # on timeout, close() drops the connection
+                            await self._fail(ServiceError(Code.RESOURCE_EXHAUSTED, "results not read for "
+                                                          f"{self.options.idle_seconds:g} s"))
         except ServiceError as exc:
             await self._fail(exc)
         except ConnectionError:
@@ -72,6 +78,7 @@ class StreamSocket:
         try:
             msg = await self.ws.receive(timeout=self.options.web.config_timeout_seconds)
         except TimeoutError:
+            self.analyzer.metrics.refusals.labels("config_timeout").inc()
             raise ServiceError(Code.DEADLINE_EXCEEDED, "no config message within "
                               f"{self.options.web.config_timeout_seconds:g} s of opening the socket") from None
         if msg.type in _GONE:
@@ -98,7 +105,7 @@ class StreamSocket:
     async def _stream(self, first: pb.StreamEmotionsRequest) -> None:
         """The analyzer's stream over this socket; results go out as JSON as they come."""
         last = None
-        async with contextlib.aclosing(self.analyzer.stream(self._requests(first))) as responses:
+        async with contextlib.aclosing(self.analyzer.stream(self._requests(first), self.peer)) as responses:
             async for response in responses:
                 await self.ws.send_str(to_json(response))
                 last = response

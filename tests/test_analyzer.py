@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -25,6 +26,10 @@ async def requests_of(data: bytes, chunk: int = 3200, tag: str = "t", first=None
     yield first or pb.StreamEmotionsRequest(config=pb.StreamConfig(format=FORMAT, session_tag=tag))
     for i in range(0, len(data), chunk):
         yield pb.StreamEmotionsRequest(audio=data[i:i + chunk])
+
+
+def refusals(analyzer: Analyzer, reason: str) -> float:
+    return analyzer.metrics.registry.get_sample_value("speechsense_refusals_total", {"reason": reason}) or 0.0
 
 
 async def collect(stream) -> list[pb.StreamEmotionsResponse]:
@@ -179,3 +184,76 @@ def test_model_info_and_profile_refusal_on_a_model_without_calibration(make_anal
     info, error = run_with(make_analyzer, body)
     assert list(info.labels) == list(LABELS) and info.sample_rate_hz == RATE and not info.supports_calibration
     assert error.code is Code.FAILED_PRECONDITION
+
+
+async def quiet_after(data: bytes, forever: asyncio.Event | None = None):
+    """A config, the audio, then nothing: a client that holds its stream open without sending."""
+    async for request in requests_of(data):
+        yield request
+    await (forever or asyncio.Event()).wait()
+
+
+def test_a_quiet_stream_gets_its_summary_then_deadline_exceeded(make_analyzer):
+    async def body(analyzer):
+        got = []
+        with pytest.raises(ServiceError) as err:
+            async for response in analyzer.stream(quiet_after(pcm(speech_like(3.5)))):
+                got.append(response)
+        return got, err.value, refusals(analyzer, "idle")
+
+    responses, error, idle = run_with(make_analyzer, body, idle_seconds=0.5)
+    assert [r.WhichOneof("result") for r in responses] == ["window", "summary"]
+    assert responses[-1].summary.end_reason == pb.END_REASON_IDLE_TIMEOUT
+    assert error.code is Code.DEADLINE_EXCEEDED and "no message for 0.5 s" in error.message and idle == 1
+
+
+def test_a_stream_quiet_before_its_config_ends_without_a_summary(make_analyzer):
+    async def silent():
+        await asyncio.Event().wait()
+        yield pb.StreamEmotionsRequest()
+
+    async def body(analyzer):
+        with pytest.raises(ServiceError) as err:
+            await collect(analyzer.stream(silent()))
+        return err.value, analyzer.open_streams
+
+    error, still_open = run_with(make_analyzer, body, idle_seconds=0.3)
+    assert error.code is Code.DEADLINE_EXCEEDED and "before the config" in error.message and still_open == 0
+
+
+def test_one_peer_is_held_to_its_share_and_others_are_served(make_analyzer):
+    async def body(analyzer):
+        release = asyncio.Event()
+        held = [asyncio.create_task(collect(analyzer.stream(quiet_after(b"", release), peer="10.0.0.1")))
+                for _ in range(2)]
+        while analyzer.open_streams < 2:
+            await asyncio.sleep(0.01)
+        with pytest.raises(ServiceError) as err:
+            await collect(analyzer.stream(requests_of(b""), peer="10.0.0.1"))
+        other = await collect(analyzer.stream(requests_of(pcm(speech_like(3.0))), peer="10.0.0.2"))
+        release.set()
+        for task in held:
+            task.cancel()
+        await asyncio.gather(*held, return_exceptions=True)
+        return err.value, other, analyzer.open_streams
+
+    error, other, still_open = run_with(make_analyzer, body, max_streams_per_peer=2)
+    assert error.code is Code.RESOURCE_EXHAUSTED and "10.0.0.1 holds 2 streams" in error.message
+    assert [r.WhichOneof("result") for r in other] == ["window", "summary"] and still_open == 0
+
+
+def test_a_client_that_reads_no_results_is_ended_and_its_stream_released(make_analyzer):
+    data = pcm(speech_like(12.0))
+
+    async def reads_one(analyzer):
+        async with contextlib.aclosing(analyzer.stream(quiet_after(data))) as stream:
+            await anext(stream)
+            await asyncio.Event().wait()  # never reads again
+
+    async def body(analyzer):
+        task = asyncio.create_task(reads_one(analyzer))
+        done, _ = await asyncio.wait([task], timeout=10)
+        return done, task.cancelled(), analyzer.open_streams, refusals(analyzer, "slow_reader")
+
+    done, cancelled, still_open, slow = run_with(make_analyzer, body, idle_seconds=0.5, pending_windows=1)
+    assert done and cancelled and still_open == 0 and slow == 1

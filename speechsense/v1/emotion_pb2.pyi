@@ -31,6 +31,7 @@ class EndReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     END_REASON_UNSPECIFIED: _ClassVar[EndReason]
     END_REASON_CLIENT_CLOSED: _ClassVar[EndReason]
     END_REASON_SERVER_SHUTDOWN: _ClassVar[EndReason]
+    END_REASON_IDLE_TIMEOUT: _ClassVar[EndReason]
 AUDIO_ENCODING_UNSPECIFIED: AudioEncoding
 AUDIO_ENCODING_LINEAR16: AudioEncoding
 AUDIO_ENCODING_FLOAT32: AudioEncoding
@@ -44,6 +45,7 @@ CALIBRATION_SESSION: Calibration
 END_REASON_UNSPECIFIED: EndReason
 END_REASON_CLIENT_CLOSED: EndReason
 END_REASON_SERVER_SHUTDOWN: EndReason
+END_REASON_IDLE_TIMEOUT: EndReason
 
 class AudioFormat(_message.Message):
     __slots__ = ("encoding", "sample_rate_hz", "channels")
