@@ -133,7 +133,8 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
     tokens = read_tokens(args.token_file, os.environ.get("SPEECHSENSE_TOKENS"))
     web = WebOptions(port=args.web_port or None,
                      origins=tuple(o.strip() for o in args.web_origins.split(",") if o.strip()),
-                     max_frame_bytes=args.web_max_frame_bytes, config_timeout_seconds=args.web_config_timeout_seconds)
+                     max_frame_bytes=args.web_max_frame_bytes, config_timeout_seconds=args.web_config_timeout_seconds,
+                     body_timeout_seconds=args.web_body_timeout_seconds)
     return ServerOptions(model_path=resolve_model(args.model), engine=engine, tokens=tokens, web=web,
                          tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
                          **{field: getattr(args, field) for _, field, _, _ in SERVER_FLAGS})

@@ -154,3 +154,12 @@ def test_an_http_body_that_trickles_is_refused_with_408(web):
                      b"RIFF")
         reply = conn.recv(4096).decode()
     assert reply.startswith("HTTP/1.1 408") and "DEADLINE_EXCEEDED" in reply
+
+
+def test_limit_flags_and_environment_reach_the_options(monkeypatch, tiny_model_path):
+    from speechsense.server.main import build_parser, options_from_args
+
+    monkeypatch.setenv("SPEECHSENSE_MAX_STREAMS_PER_PEER", "3")
+    options = options_from_args(build_parser().parse_args(["--model", str(tiny_model_path), "--idle-seconds", "7",
+                                                           "--web-body-timeout", "4"]))
+    assert (options.idle_seconds, options.max_streams_per_peer, options.web.body_timeout_seconds) == (7.0, 3, 4.0)
