@@ -15,6 +15,7 @@ import soundfile as sf
 from speechsense.client.display import RecordingSink
 from speechsense.client.options import ClientOptions
 from speechsense.client.sources import to_linear16
+from speechsense.windowing import expected_windows
 
 
 class FakeStream:
@@ -109,6 +110,17 @@ def fake_pyaudio(speech_clip):
         return FakePyAudioModule(speech_clip[0] if samples is None else samples, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def clip_windows(speech_clip) -> Callable[[object], int]:
+    """count(plan) -> how many windows a session's window plan (result.plan) makes of the whole speech clip."""
+    samples, rate = speech_clip
+
+    def count(plan) -> int:
+        return expected_windows(len(samples), round(plan.window_seconds * rate), round(plan.hop_seconds * rate), rate)
+
+    return count
 
 
 @pytest.fixture

@@ -10,20 +10,14 @@ import pytest
 from speechsense.client.main import main, run_client
 from speechsense.client.options import ClientError
 from speechsense.labels import LABELS
-from speechsense.windowing import expected_windows
 
 
-def window_count(result, n_samples: int, rate: int = 16_000) -> int:
-    plan = result.plan
-    return expected_windows(n_samples, round(plan.window_seconds * rate), round(plan.hop_seconds * rate), rate)
-
-
-def test_file_streams_end_to_end(server_address, clip_file, client_options, speech_clip, tmp_path):
+def test_file_streams_end_to_end(server_address, clip_file, client_options, speech_clip, clip_windows, tmp_path):
     out, err = io.StringIO(), io.StringIO()
     plot = tmp_path / "scores.png"
     result = run_client(client_options(server_address, file=clip_file, fast=True, plot=plot), out, err)
     samples, rate = speech_clip
-    n = window_count(result, len(samples), rate)
+    n = clip_windows(result.plan)
     assert n >= 3
     assert [w.index for w in result.windows] == list(range(n))
     for w in result.windows:

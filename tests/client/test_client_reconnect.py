@@ -15,11 +15,10 @@ from speechsense.client.main import run_client
 from speechsense.client.session import StreamSession
 from speechsense.client.sources import FileSource
 from speechsense.v1 import emotion_pb2_grpc
-from speechsense.windowing import expected_windows
 
 
 def test_restart_mid_stream_every_window_gets_exactly_one_result(server_factory, restart_in_process, bouncing_sink,
-                                                                  clip_file, client_options, speech_clip):
+                                                                  clip_file, client_options, speech_clip, clip_windows):
     first = server_factory()
     sink = bouncing_sink(restart_in_process(first), window=1)
     opts = client_options(first.address, file=clip_file)
@@ -30,7 +29,7 @@ def test_restart_mid_stream_every_window_gets_exactly_one_result(server_factory,
 
     samples, rate = speech_clip
     plan = result.plan
-    n = expected_windows(len(samples), round(plan.window_seconds * rate), round(plan.hop_seconds * rate), rate)
+    n = clip_windows(plan)
     assert [w.index for w in result.windows] == list(range(n))
     assert [w.index for w in sink.windows] == list(range(n))  # shown once each, in order
     for w in result.windows:  # offsets mapped back into one continuous session
@@ -91,7 +90,7 @@ class FlakyProxy(emotion_pb2_grpc.EmotionServiceServicer):
 
 
 def test_unavailable_error_mid_stream_resends_from_first_missing_window(server_address, clip_file,
-                                                                       client_options, speech_clip):
+                                                                       client_options, clip_windows):
     proxy = FlakyProxy(server_address, fail_after=2)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     emotion_pb2_grpc.add_EmotionServiceServicer_to_server(proxy, server)
@@ -108,9 +107,8 @@ def test_unavailable_error_mid_stream_resends_from_first_missing_window(server_a
     assert any("proxy lost its backend" in m for m in sink.messages)
     # The second stream started at window 2: its own index 0 and offset 0 s are session window 2 at 2 s.
     assert (2, 0, 0.0) in proxy.first_offsets
-    samples, rate = speech_clip
     plan = result.plan
-    n = expected_windows(len(samples), round(plan.window_seconds * rate), round(plan.hop_seconds * rate), rate)
+    n = clip_windows(plan)
     assert [w.index for w in result.windows] == list(range(n))
     assert [w.start_seconds for w in result.windows] == pytest.approx([i * plan.hop_seconds for i in range(n)])
     assert result.summary.source == "client" and result.summary.windows_analyzed == n

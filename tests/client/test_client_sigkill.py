@@ -8,12 +8,11 @@ from server_process import free_port, start_server
 from speechsense.client.connection import Connector
 from speechsense.client.session import StreamSession
 from speechsense.client.sources import FileSource
-from speechsense.windowing import expected_windows
 
 pytestmark = pytest.mark.slow  # two server processes, one after the other on one port
 
 
-def test_sigkill_mid_stream_then_restart(tiny_model_path, tmp_path, clip_file, client_options, speech_clip,
+def test_sigkill_mid_stream_then_restart(tiny_model_path, tmp_path, clip_file, client_options, clip_windows,
                                          bouncing_sink):
     port = free_port()
     procs = [start_server(tiny_model_path, port=port, log=tmp_path / "a.log")[0]]
@@ -33,8 +32,6 @@ def test_sigkill_mid_stream_then_restart(tiny_model_path, tmp_path, clip_file, c
             p.kill()
             p.wait()
     assert len(procs) == 2 and result.reconnects >= 1
-    samples, rate = speech_clip
-    plan = result.plan
-    n = expected_windows(len(samples), round(plan.window_seconds * rate), round(plan.hop_seconds * rate), rate)
+    n = clip_windows(result.plan)
     assert [w.index for w in result.windows] == list(range(n))
     assert result.summary.windows_analyzed == n
