@@ -28,6 +28,15 @@ class ServerHandle:
     def _call(self, coro, timeout: float = 30):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
+    def read_rest_while_stopping(self, call, grace: float = 5) -> list:
+        """The rest of an open call's responses, read while the server stops with `grace` (from another thread,
+        as a SIGTERM would): what a client sees of a graceful shutdown."""
+        stopper = threading.Thread(target=self.stop, kwargs={"grace": grace})
+        stopper.start()
+        rest = list(call)
+        stopper.join(grace + 15)
+        return rest
+
     def stop(self, grace: float = 0) -> None:
         if not self.loop.is_running():
             return

@@ -47,10 +47,7 @@ def test_sigterm_style_shutdown_finishes_open_streams(server_factory):
         call = stub.StreamEmotions(requests(), timeout=20)
         first = next(call)
         assert first.window.index == 0 and sent.wait(5)
-        stopper = threading.Thread(target=server.stop, kwargs={"grace": 5})
-        stopper.start()
-        rest = list(call)
-        stopper.join(20)
+        rest = server.read_rest_while_stopping(call, grace=5)
     assert [r.window.index for r in rest[:-1]] == [1]
     assert rest[-1].summary.windows_analyzed == 2
     assert rest[-1].summary.audio_seconds == pytest.approx(4.5)

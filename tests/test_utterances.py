@@ -168,10 +168,7 @@ def test_shutdown_sends_the_open_utterance_and_summary(server_factory):
         call = emotion_pb2_grpc.EmotionServiceStub(channel).StreamEmotions(requests(), timeout=20)
         first = next(call)
         assert first.utterance.index == 0 and sent.wait(5)
-        stopper = threading.Thread(target=server.stop, kwargs={"grace": 5})
-        stopper.start()
-        rest = list(call)
-        stopper.join(20)
+        rest = server.read_rest_while_stopping(call, grace=5)
     assert [r.WhichOneof("result") for r in rest] == ["utterance", "summary"]
     assert rest[0].utterance.index == 1 and rest[0].utterance.start_seconds == pytest.approx(3.0, abs=0.1)
     assert rest[-1].summary.utterances_analyzed == 2
