@@ -47,7 +47,7 @@ def part_of(module: str, importer: str) -> str | None:
     """The part a module name lands in; 'tests' for test modules; None for third-party modules."""
     head, _, rest = module.partition(".")
     if head == "tests" or (importer == "benchmarks" and head in TEST_MODULES - BENCH_MODULES):
-        return "tests"  # scripts reach tests/ by putting it on sys.path and importing a bare name
+        return "tests"  # a bare name of a tests/ module: on the path for pytest (pythonpath), for no script
     if head == "speechsense":
         sub = rest.partition(".")[0]
         return FOLDERS[sub] if sub in SUBPACKAGES else "core"
