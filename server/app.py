@@ -42,7 +42,13 @@ class SpeechSenseServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.grpc.start()
         if self.web is not None:
-            self.web_port = await self.web.start()
+            try:
+                self.web_port = await self.web.start()
+            except OSError as exc:  # taken since create_server's check: stop gRPC, or it outlives the loop
+                await self.grpc.stop(0)
+                await self.analyzer.close()
+                raise OSError(f"cannot serve the web front end on port {self.options.web.port} (--web-port): "
+                              f"{exc.strerror or exc}") from None
         await self.analyzer.warm_up()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -93,6 +99,7 @@ def create_server(options: ServerOptions) -> tuple[SpeechSenseServer, int]:
         raise OSError(f"cannot listen on {address} (--host, --port)")
     web = None
     if options.web.port is not None:
+        check_port_free(options.host, options.web.port, "web port", "--web-port")
         from speechsense.server.web import WebFrontend  # aiohttp is needed only with --web-port
 
         web = WebFrontend(options, analyzer)
@@ -101,7 +108,7 @@ def create_server(options: ServerOptions) -> tuple[SpeechSenseServer, int]:
 
 def check_port_free(host: str, port: int, what: str, flag: str) -> None:
     """One clear line when host:port is taken, before gRPC (which logs a C-level error and raises) or the
-    metrics server tries it; other bind errors are left to them. what: "port" or "metrics port"."""
+    metrics server tries it; other bind errors are left to them. what: "port", "web port" or "metrics port"."""
     if port == 0:
         return
     try:

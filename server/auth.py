@@ -9,6 +9,7 @@ form a health check.
 from __future__ import annotations
 
 import hmac
+import ssl
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -81,11 +82,28 @@ def read_tokens(path: Path | None, env_value: str | None) -> tuple[str, ...]:
     return tuple(tokens)
 
 
+def check_tls_files(cert: Path, key: Path, client_ca: Path | None) -> None:
+    """One clear error naming the flag for a TLS file that is missing or not PEM, before anything binds."""
+    for what, flag, path in (("certificate", "tls-cert", cert), ("key", "tls-key", key),
+                             ("client CA", "tls-client-ca", client_ca)):
+        if path is not None and not Path(path).is_file():
+            raise FileNotFoundError(f"TLS {what} file {path} (--{flag}) does not exist")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        raise OSError(f"--tls-cert {cert} and --tls-key {key} are not a PEM certificate chain and its key "
+                      f"({exc.reason or exc})") from None
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(client_ca)
+        except ssl.SSLError as exc:
+            raise OSError(f"--tls-client-ca {client_ca} is not a PEM CA certificate ({exc.reason or exc})") from None
+
+
 def server_credentials(cert: Path, key: Path, client_ca: Path | None) -> grpc.ServerCredentials:
     """TLS with the given PEM certificate chain and key; with client_ca, clients must present a cert it signed."""
-    for what, path in (("certificate", cert), ("key", key), ("client CA", client_ca)):
-        if path is not None and not Path(path).is_file():
-            raise FileNotFoundError(f"TLS {what} file {path} does not exist")
+    check_tls_files(cert, key, client_ca)
     return grpc.ssl_server_credentials(
         [(Path(key).read_bytes(), Path(cert).read_bytes())],
         root_certificates=Path(client_ca).read_bytes() if client_ca else None,

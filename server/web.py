@@ -74,7 +74,8 @@ class WebFrontend:
                            ssl_context=ssl_context(self.options), reuse_port=False)
         await site.start()
         self.port = self._runner.addresses[0][1]
-        log.info("web front end on %s://%s:%d/", "https" if self.options.tls_cert else "http", host or "*", self.port)
+        shown = "localhost" if host in ("", "::", "0.0.0.0") else f"[{host}]" if ":" in host else host
+        log.info("web front end on %s://%s:%d/", "https" if self.options.tls_cert else "http", shown, self.port)
         return self.port
 
     async def stop(self, grace: float) -> None:

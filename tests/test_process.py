@@ -100,3 +100,18 @@ def test_help_shows_no_empty_defaults():
                          env={**os.environ, "COLUMNS": "200"}, timeout=60)
     assert "(default: None)" not in out.stdout
     assert "default: the bundled default model" in out.stdout and "(default: 50051)" in out.stdout
+
+
+def test_web_port_in_use_is_one_line_naming_it(tiny_model_path, busy_port):
+    line = server_error("--model", str(tiny_model_path), "--port", "0", "--web-port", str(busy_port))
+    assert f"web port {busy_port} is already in use" in line and "--web-port" in line
+
+
+@pytest.mark.parametrize("bad", ["missing", "not-pem"])
+def test_bad_tls_files_are_one_line_naming_the_flag(tiny_model_path, tmp_path, bad):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    if bad == "not-pem":
+        cert.write_text("not a certificate\n")
+        key.write_text("not a key\n")
+    line = server_error("--model", str(tiny_model_path), "--port", "0", "--tls-cert", str(cert), "--tls-key", str(key))
+    assert "--tls-cert" in line and str(cert) in line
