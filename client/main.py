@@ -31,7 +31,8 @@ EPILOG = """examples:
   SPEECHSENSE_TOKEN=... speechsense-client --server host:443 --tls --ca-cert ca.pem --file clip.flac
   speechsense-client enrol --file my-voice.flac --out me.profile.json   (a speaker profile; see enrol --help)
   speechsense-client --profile me.profile.json                  (read the microphone against that profile)
-  speechsense-client --calibrate session --file call.flac       (baseline from the session's own speech)
+  speechsense-client --profile me.profile.json --file call.flac   (a recording read against that profile)
+  (--calibrate session reads against the session's own speech: only models whose card says it is safe)
 """
 
 

@@ -265,11 +265,21 @@ class StreamSession:
                 reason = str(exc) if isinstance(exc, StreamEndedEarly) else describe_rpc_error(exc)
                 if isinstance(exc, grpc.RpcError) and not is_transport_failure(exc):
                     raise ClientError(f"server error: {reason}") from None
+                never_reached = self.plan is None and "connection refused" in reason.lower()
                 delay = self.backoff.next_delay()
                 if delay is None:
+                    if never_reached:
+                        raise ClientError(f"nothing listens at {self.opts.server} (connection refused after "
+                                          f"{self.backoff.tries} reconnect attempt(s)); is the server running? "
+                                          "--server host:port names another") from None
                     raise ClientError(f"server unavailable after {self.backoff.tries} reconnect "
                                       f"attempt(s): {reason}") from None
-                self.sink.status(f"server unavailable ({reason}); retrying in {delay:.1f} s, audio is kept")
+                if never_reached:  # the first connection: say plainly what is wrong, once, then keep trying
+                    self.sink.status(f"nothing listens at {self.opts.server} yet (connection refused); retrying in "
+                                     f"{delay:.1f} s, try {self.backoff.used} of {self.backoff.tries} "
+                                     "(--retries 0 gives up at once)")
+                else:
+                    self.sink.status(f"server unavailable ({reason}); retrying in {delay:.1f} s, audio is kept")
                 self.backoff.sleep(delay)
                 self.reconnects += 1
 

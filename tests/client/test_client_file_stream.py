@@ -62,7 +62,7 @@ def test_invalid_argument_is_fatal_not_retried(server_address, clip_file, client
         run_client(opts, io.StringIO(), io.StringIO())
 
 
-def test_unreachable_server_gives_up_after_retries(clip_file, client_options):
+def test_unreachable_server_says_so_at_once_and_gives_up_after_retries(clip_file, client_options):
     import socket
 
     with socket.socket() as s:  # a port nobody listens on
@@ -70,9 +70,10 @@ def test_unreachable_server_gives_up_after_retries(clip_file, client_options):
         port = s.getsockname()[1]
     opts = client_options(f"127.0.0.1:{port}", file=clip_file, fast=True, retries=2)
     err = io.StringIO()
-    with pytest.raises(ClientError, match="after 2 reconnect"):
+    with pytest.raises(ClientError, match=f"nothing listens at 127.0.0.1:{port} .*after 2 reconnect"):
         run_client(opts, io.StringIO(), err)
     assert err.getvalue().count("retrying in") == 2
+    assert err.getvalue().splitlines()[0].startswith(f"nothing listens at 127.0.0.1:{port} yet")
 
 
 def test_cli_reports_errors_as_one_line(clip_file, capsys):
