@@ -51,8 +51,8 @@ def epochs(m: dict) -> str:
 
     cap = f" of {m['max_epochs']}" if m.get("max_epochs") else ""
     preset = PRESETS.get(m.get("preset", ""))
-    if preset and m.get("max_epochs") and m["max_epochs"] < preset.epochs:
-        cap += f", capped from {preset.epochs}"
+    if preset and m.get("max_epochs") and m["max_epochs"] < getattr(preset.recipe, "epochs", 0):
+        cap += f", capped from {preset.recipe.epochs}"
     if m["kept"] == "best" and m.get("best_epoch") is None:
         return f"{m['epochs_run']}{cap} (best, epoch not recorded)"
     if m.get("members"):

@@ -32,24 +32,25 @@ def make_optimizer(preset: Preset):
     """The preset's optimiser; the learning rate is then set per epoch by the schedule."""
     import keras
 
-    if preset.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=preset.learning_rate)
-    if preset.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=preset.learning_rate)
-    if preset.optimizer == "adamw":
-        return keras.optimizers.AdamW(learning_rate=preset.learning_rate, weight_decay=preset.weight_decay)
-    raise ValueError(f"unknown optimizer {preset.optimizer!r}")
+    if preset.recipe.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=preset.recipe.learning_rate)
+    if preset.recipe.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=preset.recipe.learning_rate)
+    if preset.recipe.optimizer == "adamw":
+        r = preset.recipe
+        return keras.optimizers.AdamW(learning_rate=r.learning_rate, weight_decay=r.weight_decay)
+    raise ValueError(f"unknown optimizer {preset.recipe.optimizer!r}")
 
 
 def lr_at(preset: Preset, epoch: int, total: int) -> float:
     """Learning rate for a 0-based epoch: constant, or linear warm-up then cosine decay to 1%."""
-    if preset.schedule == "constant":
-        return preset.learning_rate
-    if epoch < preset.warmup_epochs:
-        return preset.learning_rate * (epoch + 1) / (preset.warmup_epochs + 1)
-    span = max(1, total - preset.warmup_epochs)
-    progress = min(1.0, (epoch - preset.warmup_epochs) / span)
-    return preset.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+    if preset.recipe.schedule == "constant":
+        return preset.recipe.learning_rate
+    if epoch < preset.recipe.warmup_epochs:
+        return preset.recipe.learning_rate * (epoch + 1) / (preset.recipe.warmup_epochs + 1)
+    span = max(1, total - preset.recipe.warmup_epochs)
+    progress = min(1.0, (epoch - preset.recipe.warmup_epochs) / span)
+    return preset.recipe.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def class_weights(y: np.ndarray) -> dict[int, float]:
@@ -106,16 +107,16 @@ def fit(model, data: Data, preset: Preset, epochs: int, ckpt: Checkpoint, member
     """Epoch loop with per-epoch progress, checkpoints, and early stopping on validation UAR; `stop` ends
     it early at a fixed epoch while the schedule still spans `epochs` (a refit)."""
     st = ckpt.state
-    weights = class_weights(data.y_train) if preset.class_weights else None
+    weights = class_weights(data.y_train) if preset.recipe.class_weights else None
     for epoch in range(st["epochs_done"], stop or epochs):
-        if preset.early_stopping and st["bad_epochs"] >= preset.patience:
-            print(f"early stop: no val UAR gain in {preset.patience} epochs", flush=True)
+        if preset.recipe.early_stopping and st["bad_epochs"] >= preset.recipe.patience:
+            print(f"early stop: no val UAR gain in {preset.recipe.patience} epochs", flush=True)
             break
         t0 = time.time()
         lr = lr_at(preset, epoch, epochs)
         model.optimizer.learning_rate.assign(lr)
         x, y = epoch_data(data, preset, epoch, member)
-        hist = model.fit(x, y, batch_size=preset.batch_size, epochs=1, shuffle=True, verbose=0,
+        hist = model.fit(x, y, batch_size=preset.recipe.batch_size, epochs=1, shuffle=True, verbose=0,
                          class_weight=weights).history
         val = evaluate(predict(model, data.x_val), data.y_val)
         better = _is_better(st, val)

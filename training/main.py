@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from speechsense.training.corpora import default_data_root
@@ -111,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.stats_model is not None:
         if family.name != "linear":
             raise SystemExit("--stats-model is for the linear family (--protocol calibration) only")
-        preset = replace(preset, stats_model=str(args.stats_model))
+        preset = preset.with_recipe(stats_model=str(args.stats_model))
     refit_from = args.refit_from
     if args.protocol == "random-full":
         refit_from = refit_from or REPO / "runs" / preset.name / "random"

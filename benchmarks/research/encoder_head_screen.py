@@ -26,7 +26,7 @@ def main() -> None:
     if "head_layers" in over:
         over["head_layers"] = tuple(over["head_layers"])
     keep_aug = over.pop("keep_aug", False)
-    preset = dataclasses.replace(PRESETS[name], **over)
+    preset = PRESETS[name].with_recipe(**over)
     if not keep_aug:
         preset = dataclasses.replace(preset, augment=AugmentConfig())
     uars = []

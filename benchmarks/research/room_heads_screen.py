@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     root = args.data_root or default_data_root()
     preset = get_preset("whisper-base4-linear-multiroom")
     if args.stats_model is not None:
-        preset = replace(preset, stats_model=str(args.stats_model))
+        preset = preset.with_recipe(stats_model=str(args.stats_model))
     clips, x, emodb, xe, copy_list = load_stats(preset, root, args.cache)
     copies = dict(zip(COPY_NAMES, copy_list, strict=True))
     source = stats_source(preset)

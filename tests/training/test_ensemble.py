@@ -14,6 +14,7 @@ from speechsense.training.augment import AugmentConfig
 from speechsense.training.data import epoch_data, prepare_data
 from speechsense.training.hybrid.ensemble import adapter_for, combine
 from speechsense.training.hybrid.models import build_lstm_attention, load_model
+from speechsense.training.hybrid.recipe import HybridRecipe
 from speechsense.training.hybrid.train import run_speaker
 from speechsense.training.loop import predict
 from speechsense.training.onnx_export import check_parity, keras_to_onnx
@@ -27,10 +28,9 @@ def test_member_zero_is_the_single_recipe_and_members_differ(tiny_data) -> None:
     np.testing.assert_array_equal(epoch_data(data, single, 3, member=0)[0], x0)
     assert not np.array_equal(epoch_data(data, single, 3, member=1)[0], x0)
     x3 = PRESETS["improved-contrast-x3"]
-    assert x3.members == 3 and replace(x3, name=IMPROVED_CONTRAST.name, description="", members=1) == \
-        replace(IMPROVED_CONTRAST, description="")
+    assert x3.members == 3 and replace(x3, name=IMPROVED_CONTRAST.name).with_recipe(members=1) == IMPROVED_CONTRAST
     with pytest.raises(ValueError, match="members must be >= 1"):
-        Preset(name="bad", description="", members=0)
+        Preset(name="bad", recipe=HybridRecipe(members=0))
 
 
 def test_combined_model_averages_members_and_exports_with_parity(tmp_path: Path, tiny_data) -> None:
@@ -53,8 +53,8 @@ def test_combined_model_averages_members_and_exports_with_parity(tmp_path: Path,
 
 @pytest.mark.slow
 def test_ensemble_waits_for_every_member_then_combines(speaker_corpus: Path, tmp_path: Path) -> None:
-    preset = replace(STUDY, name="tiny-x2", model="lstm_attention", features=FeatureConfig(window_seconds=0.5),
-                     epochs=1, batch_size=8, augment=AugmentConfig(), members=2)
+    preset = replace(STUDY, name="tiny-x2", features=FeatureConfig(window_seconds=0.5),
+                     augment=AugmentConfig()).with_recipe(model="lstm_attention", epochs=1, batch_size=8, members=2)
     runs, reports, cache = tmp_path / "runs", tmp_path / "reports", tmp_path / "cache"
     summary = run_speaker(preset, [0], None, runs, speaker_corpus, cache, 1, reports, members=[1])
     assert summary["folds_measured"] == [] and (runs / "fold0" / "member1" / "model.keras").is_file()
@@ -71,18 +71,18 @@ def test_ensemble_waits_for_every_member_then_combines(speaker_corpus: Path, tmp
 def test_mixture_members_are_their_recipes_each_seeded_from_zero() -> None:
     mix = PRESETS["improved-mix"]
     assert mix.member(0) == (IMPROVED_CONTRAST, 0) and mix.member(1) == (IMPROVED, 0)
-    trio = replace(mix, members=3, mixture=(IMPROVED, IMPROVED_CONTRAST, IMPROVED))
+    trio = mix.with_recipe(members=3, mixture=(IMPROVED, IMPROVED_CONTRAST, IMPROVED))
     assert [trio.member(k) for k in range(3)] == [(IMPROVED, 0), (IMPROVED_CONTRAST, 0), (IMPROVED, 1)]
     x3 = PRESETS["improved-contrast-x3"]
     assert x3.member(2) == (x3, 2)
     with pytest.raises(ValueError, match="out of range"):
         mix.member(2)
     with pytest.raises(ValueError, match="2 members but 1 recipes"):
-        replace(mix, mixture=(IMPROVED,))
+        mix.with_recipe(mixture=(IMPROVED,))
     with pytest.raises(ValueError, match="seed 42"):
-        replace(mix, mixture=(IMPROVED_CONTRAST, replace(IMPROVED, seed=7)))
+        mix.with_recipe(mixture=(IMPROVED_CONTRAST, replace(IMPROVED, seed=7)))
     with pytest.raises(ValueError, match="not a column subset"):  # the ensemble computes only its own columns
-        replace(IMPROVED, name="bad-mix", members=2, mixture=(IMPROVED, IMPROVED_CONTRAST))
+        replace(IMPROVED, name="bad-mix").with_recipe(members=2, mixture=(IMPROVED, IMPROVED_CONTRAST))
 
 
 def _member_dir(path: Path, config: FeatureConfig, norm: Normalizer) -> Path:
@@ -121,10 +121,10 @@ def test_combined_model_feeds_each_member_its_columns_and_exports(tmp_path: Path
 
 @pytest.mark.slow
 def test_mixture_trains_each_recipe_on_its_features_then_combines(speaker_corpus: Path, tmp_path: Path) -> None:
-    base = replace(STUDY, name="tiny-deltas", model="lstm_attention", epochs=1, batch_size=8,
-                   features=FeatureConfig(window_seconds=0.5, deltas=True), augment=AugmentConfig())
+    base = replace(STUDY, name="tiny-deltas", features=FeatureConfig(window_seconds=0.5, deltas=True),
+                   augment=AugmentConfig()).with_recipe(model="lstm_attention", epochs=1, batch_size=8)
     sub = replace(base, name="tiny-plain", features=FeatureConfig(window_seconds=0.5))
-    mix = replace(base, name="tiny-mix", members=2, mixture=(base, sub))
+    mix = replace(base, name="tiny-mix").with_recipe(members=2, mixture=(base, sub))
     runs, cache = tmp_path / "runs", tmp_path / "cache"
     run_speaker(mix, [0], None, runs, speaker_corpus, cache, 1, tmp_path / "reports")
     fold = runs / "fold0"

@@ -44,7 +44,7 @@ def test_tiny_hybrid_trains_a_step_and_reloads_with_attention(tmp_path: Path, ti
 
 
 def test_training_resumes_from_checkpoint(tmp_path: Path, tiny_data) -> None:
-    preset = replace(IMPROVED, batch_size=16, augment=replace(IMPROVED.augment, copies_per_epoch=1))
+    preset = replace(IMPROVED, augment=replace(IMPROVED.augment, copies_per_epoch=1)).with_recipe(batch_size=16)
     data = tiny_data()
 
     def build():  # the smaller attention-LSTM keeps this test quick; checkpointing is model-agnostic
@@ -132,8 +132,8 @@ def test_copies_do_not_depend_on_the_split() -> None:
 def test_speaker_run_writes_reports_and_a_rerun_only_republishes(speaker_corpus: Path, tmp_path: Path) -> None:
     from speechsense.training.hybrid.train import run_speaker
 
-    preset = replace(STUDY, model="lstm_attention", features=FeatureConfig(window_seconds=0.5), epochs=1,
-                     batch_size=8, augment=AugmentConfig())
+    preset = replace(STUDY, features=FeatureConfig(window_seconds=0.5), augment=AugmentConfig()).with_recipe(
+        model="lstm_attention", epochs=1, batch_size=8)
     runs, reports = tmp_path / "runs", tmp_path / "reports"
     summary = run_speaker(preset, [0], None, runs, speaker_corpus, tmp_path / "cache", 1, reports)
     assert summary["folds_measured"] == [0] and summary["complete"] is False
@@ -151,13 +151,13 @@ def test_speaker_run_writes_reports_and_a_rerun_only_republishes(speaker_corpus:
 def test_refit_repeats_the_random_runs_schedule_and_stops_at_its_kept_epoch(tmp_path: Path) -> None:
     from speechsense.training.hybrid.refit import refit_plan
 
-    assert refit_plan(IMPROVED, "random", None, None) == (IMPROVED, IMPROVED.epochs, None)
+    assert refit_plan(IMPROVED, "random", None, None) == (IMPROVED, IMPROVED.recipe.epochs, None)
     with pytest.raises(ValueError, match="train --protocol random first"):
         refit_plan(IMPROVED, "random-full", None, tmp_path)
     (tmp_path / "metrics.json").write_text(json.dumps({"preset": "improved", "kept": "best", "best_epoch": 7,
                                                        "epochs_run": 22, "max_epochs": 40}))
     recipe, schedule, stop = refit_plan(IMPROVED, "random-full", 12, tmp_path)
-    assert (schedule, stop) == (40, 7) and recipe.early_stopping is False
+    assert (schedule, stop) == (40, 7) and recipe.recipe.early_stopping is False
     with pytest.raises(ValueError, match="not 'study'"):
         refit_plan(STUDY, "random-full", None, tmp_path)
 
@@ -166,8 +166,8 @@ def test_refit_repeats_the_random_runs_schedule_and_stops_at_its_kept_epoch(tmp_
 def test_refit_trains_on_train_and_val_to_the_kept_epoch(random_corpus: Path, tmp_path: Path) -> None:
     from speechsense.training.hybrid.train import run
 
-    preset = replace(STUDY, model="lstm_attention", features=FeatureConfig(window_seconds=0.5), epochs=3,
-                     batch_size=8, augment=AugmentConfig(), schedule="cosine")
+    preset = replace(STUDY, features=FeatureConfig(window_seconds=0.5), augment=AugmentConfig()).with_recipe(
+        model="lstm_attention", epochs=3, batch_size=8, schedule="cosine")
     runs, cache = tmp_path / "runs", tmp_path / "cache"
     chosen = run(preset, "random", 0, None, runs / "random", random_corpus, cache, 1)
     # As if early stopping had kept epoch 2 of the 3-epoch schedule.

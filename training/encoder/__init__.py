@@ -14,7 +14,9 @@ class EncoderFamily:
     export_command = "keras"
 
     def owns(self, preset) -> bool:
-        return bool(preset.encoder) and preset.head == "mlp"
+        from speechsense.training.encoder.recipe import EncoderRecipe
+
+        return isinstance(preset.recipe, EncoderRecipe)
 
     def train(self, preset, job) -> dict | None:
         from speechsense.training.encoder.train import run_encoder

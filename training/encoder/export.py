@@ -25,7 +25,7 @@ def load_encoder_model(run: Path):
     head_layers()  # registers the head's layer classes before loading
     head = keras.models.load_model(run / "head.keras", safe_mode=False)
     cfg = preset.features
-    encoder = build_encoder(load_checkpoint(preset.encoder), cfg.frames, cfg.n_mels, preset.depth or None)
+    encoder = build_encoder(load_checkpoint(preset.recipe.encoder), cfg.frames, cfg.n_mels, preset.recipe.depth or None)
     return full_model(stats_model(encoder), head, cfg.frames, cfg.n_features)
 
 

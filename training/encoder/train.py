@@ -59,7 +59,7 @@ def prepare_stats(preset: Preset, protocol: str, fold: int, data_root: Path, cac
                   threads: int = 2) -> StatsData:
     """Split, then cached statistics (clean for every part, augmented copies for training clips only)."""
     clips, split, skipped = split_clips(preset, protocol, fold, data_root, cache_dir)
-    store = EncoderStore(cache_dir / "encoders", preset.encoder, preset.features, threads)
+    store = EncoderStore(cache_dir / "encoders", preset.recipe.encoder, preset.features, threads)
     part = {name: [clips[i] for i in getattr(split, name)] for name in ("train", "val", "test")}
     labels = {name: np.array([label_index(c.label) for c in cs], np.int64) for name, cs in part.items()}
     x = {name: store.get([c.path for c in cs], Variant()) for name, cs in part.items()}
@@ -71,7 +71,7 @@ def prepare_stats(preset: Preset, protocol: str, fold: int, data_root: Path, cac
 
 def _keep_layers(preset: Preset, x: np.ndarray) -> np.ndarray:
     """Statistics of the hidden states the preset's encoder depth keeps (the cache holds all of them)."""
-    return x[:, : preset.depth + 1] if preset.depth else x
+    return x[:, : preset.recipe.depth + 1] if preset.recipe.depth else x
 
 
 def train_head(preset: Preset, data: StatsData, epochs: int, seed: int):
@@ -87,16 +87,17 @@ def train_head(preset: Preset, data: StatsData, epochs: int, seed: int):
     flat = x_train.astype(np.float64)
     # floor: the cache is float16, so a smaller spread is rounding noise that standardising would blow up
     mean, std = flat.mean(axis=0), np.maximum(flat.std(axis=0), 1e-2)
+    r = preset.recipe
     head = build_head(x_train.shape[1], x_train.shape[2], mean.astype(np.float32), std.astype(np.float32),
-                      preset.head_hidden, preset.dropout, layers=preset.head_layers or None, mix=preset.head_mix)
+                      r.head_hidden, r.dropout, layers=r.head_layers or None, mix=r.head_mix)
     head.compile(optimizer=make_optimizer(preset), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    weights = class_weights(data.y_train) if preset.class_weights else None
+    weights = class_weights(data.y_train) if preset.recipe.class_weights else None
     best, best_key, best_epoch, bad, history = None, (-1.0, 0.0), 0, 0, []
     for epoch in range(epochs):
         t0 = time.time()
         lr = lr_at(preset, epoch, epochs)
         head.optimizer.learning_rate.assign(lr)
-        hist = head.fit(x_train, data.y_train, batch_size=preset.batch_size, epochs=1, shuffle=True, verbose=0,
+        hist = head.fit(x_train, data.y_train, batch_size=preset.recipe.batch_size, epochs=1, shuffle=True, verbose=0,
                         class_weight=weights).history
         val = evaluate(predict(head, x_val), data.y_val)
         key = (val["uar"], -val["cross_entropy"])
@@ -109,10 +110,10 @@ def train_head(preset: Preset, data: StatsData, epochs: int, seed: int):
                         "val": {k: val[k] for k in ("accuracy", "uar", "macro_f1", "cross_entropy")}})
         print(f"epoch {epoch + 1}/{epochs} lr {lr:.2e} loss {hist['loss'][-1]:.4f} | val {short(val)}"
               f"{' *' if bad == 0 else ''}", flush=True)
-        if preset.early_stopping and bad >= preset.patience:
-            print(f"early stop: no val UAR gain in {preset.patience} epochs", flush=True)
+        if preset.recipe.early_stopping and bad >= preset.recipe.patience:
+            print(f"early stop: no val UAR gain in {preset.recipe.patience} epochs", flush=True)
             break
-    if preset.early_stopping and best is not None:
+    if preset.recipe.early_stopping and best is not None:
         head.set_weights(best)
     return head, history, best_epoch
 
@@ -131,7 +132,7 @@ def run_encoder(preset: Preset, protocol: str, fold: int, epochs: int | None, ou
         from speechsense.training.encoder.head import layer_weights
         from speechsense.training.loop import predict
 
-        epochs = epochs or preset.epochs
+        epochs = epochs or preset.recipe.epochs
         data = prepare_stats(preset, protocol, fold, data_root, cache_dir, threads)
         t0 = time.time()
         head, history, best_epoch = train_head(preset, data, epochs, preset.seed + fold)
@@ -156,9 +157,9 @@ def _write_run(preset: Preset, protocol: str, fold: int, out: Path, head, data: 
     split = {"name": data.split.name, "n_train": len(data.split.train), "n_val": len(data.split.val),
              "n_test": len(data.split.test), "test_speakers": list(data.split.test_speakers),
              "val_speakers": list(data.split.val_speakers)}
-    metrics = {"preset": preset.name, "family": "encoder", "encoder": preset.encoder, "protocol": protocol,
-               "fold": fold, "split": split, "epochs_run": len(history), "max_epochs": preset.epochs,
-               "best_epoch": best_epoch, "kept": "best" if preset.early_stopping else "last",
+    metrics = {"preset": preset.name, "family": "encoder", "encoder": preset.recipe.encoder, "protocol": protocol,
+               "fold": fold, "split": split, "epochs_run": len(history), "max_epochs": preset.recipe.epochs,
+               "best_epoch": best_epoch, "kept": "best" if preset.recipe.early_stopping else "last",
                "skipped_files": data.skipped, "val_in_training": False, "training_seconds": seconds,
                "layer_weights": mix, "val": val, "test": test, "history": history}
     plot_curves(history, out / "curves.png")

@@ -14,7 +14,9 @@ class HybridFamily:
     export_command = "keras"
 
     def owns(self, preset) -> bool:
-        return not preset.encoder
+        from speechsense.training.hybrid.recipe import HybridRecipe
+
+        return isinstance(preset.recipe, HybridRecipe)
 
     def train(self, preset, job) -> dict | None:
         from speechsense.training.hybrid import train

@@ -29,7 +29,7 @@ def finish(model, data: Data, preset: Preset, protocol: str, fold: int, out: Pat
     metrics = {"preset": preset.name, "protocol": protocol, "fold": fold, "split": split,
                "epochs_run": state["epochs_done"], "max_epochs": state["max_epochs"],
                "best_epoch": state["best_epoch"],
-               "kept": "best" if preset.early_stopping else "last", "skipped_files": data.skipped,
+               "kept": "best" if preset.recipe.early_stopping else "last", "skipped_files": data.skipped,
                "val_in_training": protocol == "random-full",
                "training_seconds": sum(h["seconds"] for h in state["history"]),
                "val": val, "test": test, "history": state["history"]}

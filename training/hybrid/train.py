@@ -62,7 +62,7 @@ def _train(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Pa
     cfg = preset.features
 
     def build():
-        model = build_model(preset.model, cfg.frames, cfg.n_features, preset.dropout)
+        model = build_model(preset.recipe.model, cfg.frames, cfg.n_features, preset.recipe.dropout)
         model.compile(optimizer=make_optimizer(preset), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
         return model
@@ -73,7 +73,7 @@ def _train(preset: Preset, protocol: str, fold: int, epochs: int | None, out: Pa
           f"{model.count_params():,} parameters, {epochs} epochs max"
           + (f", refit: stops after epoch {stop}" if stop else ""), flush=True)
     fit(model, data, preset, epochs, ckpt, member, stop)
-    if preset.early_stopping and (ckpt.dir / "best.weights.h5").exists():
+    if preset.recipe.early_stopping and (ckpt.dir / "best.weights.h5").exists():
         model.load_weights(ckpt.dir / "best.weights.h5")
         print(f"restored best weights from epoch {ckpt.state['best_epoch']}", flush=True)
     return finish(model, data, preset, protocol, fold, out, ckpt.state | {"max_epochs": epochs})

@@ -15,7 +15,9 @@ class LinearFamily:
     export_command = "linear"
 
     def owns(self, preset) -> bool:
-        return preset.head == "linear"
+        from speechsense.training.linear.recipe import LinearRecipe
+
+        return isinstance(preset.recipe, LinearRecipe)
 
     def train(self, preset, job) -> dict | None:
         from speechsense.training.linear.train import run_linear

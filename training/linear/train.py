@@ -34,7 +34,7 @@ def stats_source(preset: Preset) -> Path:
     """The model file whose statistics the preset's heads read: a bundled family name or a path."""
     from speechsense.models import resolve_model
 
-    return resolve_model(preset.stats_model)
+    return resolve_model(preset.recipe.stats_model)
 
 
 CANDIDATE_CAPS = (0.05, 0.1, 0.2, 0.5)
@@ -42,12 +42,12 @@ CANDIDATE_CAPS = (0.05, 0.1, 0.2, 0.5)
 
 def candidate_rules(preset: Preset) -> list[SessionRule]:
     """Session rules to measure: the preset's prior at several caps (the preset's own cap among them)."""
-    caps = sorted(set(CANDIDATE_CAPS) | ({preset.session_max_weight} - {0.0}))
-    return [SessionRule(preset.session_prior_windows, cap) for cap in caps]
+    caps = sorted(set(CANDIDATE_CAPS) | ({preset.recipe.session_max_weight} - {0.0}))
+    return [SessionRule(preset.recipe.session_prior_windows, cap) for cap in caps]
 
 
 def _flat(preset: Preset, stats: np.ndarray) -> np.ndarray:
-    stats = stats[:, : preset.depth + 1] if preset.depth else stats
+    stats = stats[:, : preset.recipe.depth + 1] if preset.recipe.depth else stats
     return stats.reshape(len(stats), -1).astype(np.float64)
 
 
@@ -96,19 +96,19 @@ def run_linear(preset: Preset, out: Path, data_root: Path, cache: Path, reports:
     clips, x, emodb, xe, copies = load_stats(preset, data_root, cache, threads)
     rules = candidate_rules(preset)
     fitted: dict = {}
-    gate = preset.gate_clean_copies or None
-    table = evaluate(x, clips, xe, emodb, rules, SESSION_WINDOWS, preset.linear_c, copies, heads_out=fitted,
+    gate = preset.recipe.gate_clean_copies or None
+    table = evaluate(x, clips, xe, emodb, rules, SESSION_WINDOWS, preset.recipe.linear_c, copies, heads_out=fitted,
                      clean_copies=gate)
     robustness = robustness_table(preset, clips, x, emodb, xe, fitted, data_root, cache, threads)
     table["safe_rules"] = safe_rules(table)
     offered = False
-    if preset.session_max_weight:  # offered only where safe by measurement, whatever the preset asks
-        chosen = SessionRule(preset.session_prior_windows, preset.session_max_weight).name
+    if preset.recipe.session_max_weight:  # offered only where safe by measurement, whatever the preset asks
+        chosen = SessionRule(preset.recipe.session_prior_windows, preset.recipe.session_max_weight).name
         offered = chosen in table["safe_rules"]
         if not offered:
             log.warning("preset %s: its session rule %s is not safe by measurement (safe: %s): not offered",
                         preset.name, chosen, table["safe_rules"] or "none")
-    heads, rnd = random_split_figures(x, clips, preset.linear_c, copies, gate)
+    heads, rnd = random_split_figures(x, clips, preset.recipe.linear_c, copies, gate)
     _save_heads(out / "heads.npz", heads)
     for k, (fold, _) in enumerate(fitted["folds"]):  # for per-fold model files (export --fold-models)
         _save_heads(out / f"heads-fold{k}.npz", fold)
