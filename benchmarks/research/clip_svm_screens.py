@@ -13,7 +13,6 @@ Needs the `train` extra and a feature cache filled for `improved-contrast` (cach
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +20,16 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from speaker_curve import clip_statistics
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speaker_curve import clip_statistics  # noqa: E402
-
-from speechsense.labels import label_index  # noqa: E402
-from speechsense.server.config import EngineOptions  # noqa: E402
-from speechsense.server.model import EmotionModel  # noqa: E402
-from speechsense.training.augment import Variant  # noqa: E402
-from speechsense.training.corpora import default_data_root, load_manifest  # noqa: E402
-from speechsense.training.featstore import FeatureStore  # noqa: E402
-from speechsense.training.presets import get_preset  # noqa: E402
-from speechsense.training.splits import SPEAKER_FOLDS, make_split  # noqa: E402
+from speechsense.labels import label_index
+from speechsense.server.config import EngineOptions
+from speechsense.server.model import EmotionModel
+from speechsense.training.augment import Variant
+from speechsense.training.corpora import default_data_root, load_manifest
+from speechsense.training.featstore import FeatureStore
+from speechsense.training.presets import get_preset
+from speechsense.training.splits import SPEAKER_FOLDS, make_split
 
 REPO = Path(__file__).resolve().parents[2]
 
