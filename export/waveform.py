@@ -24,6 +24,7 @@ from speechsense.modelmeta import (
     BASELINE_INPUT,
     PROBABILITIES_OUTPUT,
     PROFILE_HEAD_INPUT,
+    PROFILE_VERSIONS_KEY,
     WAVEFORM_INPUT,
     ModelMetadata,
 )
@@ -68,7 +69,7 @@ def to_waveform(source: onnx.ModelProto, version: str, name: str = "model") -> o
                                                           [batch, cfg.window_samples]))
     calibration = dict(meta.calibration)
     if calibration:  # the same head inputs as the source computes: its speaker profiles stay valid
-        calibration["profile_versions"] = sorted({meta.model_version, *calibration.get("profile_versions", [])})
+        calibration[PROFILE_VERSIONS_KEY] = sorted({meta.model_version, *calibration.get(PROFILE_VERSIONS_KEY, [])})
     props = dataclasses.replace(meta, model_input="waveform", model_version=version,
                                 calibration=calibration).to_props()
     extra = {p.key: p.value for p in source.metadata_props if p.key not in props}  # e.g. the head-input key

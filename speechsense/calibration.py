@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from speechsense.modelmeta import PROFILE_VERSIONS_KEY, SESSION_RULE_KEY
+
 # Standardised head-input means of real speech stay within a few units; far beyond is not a baseline.
 MAX_BASELINE_MAGNITUDE = 50.0
 
@@ -55,7 +57,7 @@ class SessionRule:
 
 def session_rule(calibration: dict) -> SessionRule | None:
     """The measured rule in a model's `calibration` metadata, None where session mode is not offered."""
-    rule = calibration.get("session")
+    rule = calibration.get(SESSION_RULE_KEY)
     return SessionRule(float(rule["prior_windows"]), float(rule["max_weight"])) if rule else None
 
 
@@ -94,7 +96,7 @@ def profile_baseline(head_inputs: list[np.ndarray]) -> np.ndarray:
 def accepted_versions(model_version: str, calibration: dict) -> set[str]:
     """Model versions whose profiles a file reads: its own, and those a re-export of the same head inputs
     (a waveform file of the same weights) lists in its metadata."""
-    return {model_version, *calibration.get("profile_versions", [])}
+    return {model_version, *calibration.get(PROFILE_VERSIONS_KEY, [])}
 
 
 def check_baseline(values: np.ndarray, size: int, speech_seconds: float, window_count: int) -> np.ndarray:

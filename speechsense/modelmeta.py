@@ -29,6 +29,10 @@ CALIBRATION_INPUTS = (BASELINE_INPUT, PROFILE_HEAD_INPUT)
 HEAD_INPUT_OUTPUT = "head_input"
 # Metadata key naming the statistics tensor inside files that expose it (the linear heads read it).
 HEAD_INPUT_KEY = "head_input"
+# Keys of the optional "calibration" metadata object: the measured session rule ({"prior_windows", "max_weight"};
+# absent: not offered) and the other model versions whose profiles the file reads (a re-export of the same head).
+SESSION_RULE_KEY = "session"
+PROFILE_VERSIONS_KEY = "profile_versions"
 # Metadata keys every file carries (from_props refuses a file without one); the others are optional.
 REQUIRED_KEYS = ("speechsense_format", "labels", "feature_config", "normalizer", "model_name", "model_version",
                  "training_preset", "training_data", "protocol", "metrics")

@@ -69,8 +69,8 @@ def render_linear_card(run: Path, report: dict, metadata, reports_root: Path, co
     m = json.loads((run / "metrics.json").read_text())
     preset = json.loads((run / "preset.json").read_text())
     cal, rnd, par = m["calibration"], m["random"], report["parity"]
-    session = metadata.calibration.get("session")
-    rule = session_rule(metadata.calibration).name if session else None
+    session = session_rule(metadata.calibration)
+    rule = session.name if session else None
     ref = references(reports_root)
     cfg = metadata.feature_config
     safe = ", ".join(f"`{r}`" for r in cal["safe_rules"]) or "none"

@@ -14,7 +14,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from speechsense.modelmeta import BASELINE_INPUT, PROBABILITIES_OUTPUT, PROFILE_HEAD_INPUT, ModelMetadata
+from speechsense.modelmeta import (
+    BASELINE_INPUT,
+    PROBABILITIES_OUTPUT,
+    PROFILE_HEAD_INPUT,
+    SESSION_RULE_KEY,
+    ModelMetadata,
+)
 from speechsense.training.linear.graph import LinearHeads, build_calibrated
 from speechsense.training.linear.heads import Heads, RoomGate
 from speechsense.training.linear.headstats import model_meta
@@ -58,7 +64,7 @@ def linear_metadata(run: Path, source: Path, name: str, version: str, hop: float
     src = model_meta(source)
     calibration = {}
     if m["session_offered"]:
-        calibration["session"] = {"prior_windows": preset["session_prior_windows"],
+        calibration[SESSION_RULE_KEY] = {"prior_windows": preset["session_prior_windows"],
                                   "max_weight": preset["session_max_weight"]}
     # A waveform source (front-end in its graph) stays one: the new file takes what the source took.
     return ModelMetadata(src.labels, src.feature_config, src.normalizer, name, version, preset["name"],
