@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+from server_process import free_port
 
 from speechsense.client.main import main, run_client
 from speechsense.client.options import ClientError
@@ -63,11 +64,7 @@ def test_invalid_argument_is_fatal_not_retried(server_address, clip_file, client
 
 
 def test_unreachable_server_says_so_at_once_and_gives_up_after_retries(clip_file, client_options):
-    import socket
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     opts = client_options(f"127.0.0.1:{port}", file=clip_file, fast=True, retries=2)
     err = io.StringIO()
     with pytest.raises(ClientError, match=f"nothing listens at 127.0.0.1:{port} .*after 2 reconnect"):
