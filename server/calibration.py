@@ -1,6 +1,6 @@
 """Speaker calibration in the server: the Calibrator a request asks for, on speechsense.calibration's rules.
 
-A calibrated model (export/calibrated.py) outputs its standardised head input for every window and takes a
+A calibrated model (training/linear/graph.py) outputs its standardised head input for every window and takes a
 baseline; the rule for making one (a profile's mean, or session mode's shrunk mean of the windows so far,
 as benchmarks/calibration_eval.py measured it) lives in speechsense/calibration.py, shared with training.
 This module maps the API's calibration modes and SpeakerProfile messages onto it.

@@ -5,7 +5,7 @@ window and takes a baseline b: zeros read the voice as the training speakers' av
 z - b with a head trained that way. A baseline is a profile (the mean z of an enrolment's speech windows) or,
 in session mode, the session's own earlier windows: after n of them, min(n / (n + prior), cap) times their
 mean. The prior starts the session uncalibrated; the cap keeps a long session of one mood from being read as
-that speaker's neutral. training/calibration_eval.py measures rules with session_baselines; the server's
+that speaker's neutral. training/linear/calibration_eval.py measures rules with session_baselines; the server's
 Calibrator applies one with SessionMean, window by window; tests/training/test_calibration_rule.py ties them.
 """
 

@@ -68,7 +68,7 @@ class ModelMetadata:
     model_family: str = "hybrid"
     encoder_name: str = ""  # the pretrained encoder inside an "encoder" model, e.g. "whisper-base"
     encoder_license: str = ""
-    # Calibrated files (export/calibrated.py): the measured rule of session calibration, e.g.
+    # Calibrated files (training/linear/graph.py): the measured rule of session calibration, e.g.
     # {"session": {"prior_windows": 40, "max_weight": 0.5}}; no "session" key: that mode is not offered.
     calibration: dict = field(default_factory=dict)
     model_input: str = FEATURES_INPUT

@@ -1,6 +1,6 @@
 """The robustness benchmark's listening conditions, as clip transforms shared by the benchmark and training.
 
-benchmarks/robustness.py scores the serving path on them; training/room_eval.py scores a preset's
+benchmarks/robustness.py scores the serving path on them; training/linear/room_eval.py scores a preset's
 speaker-fold heads on the same audio (through the same model file's statistics), so a recipe's robustness
 is known before it is exported. Each clip's noise is seeded by its folder/name and the condition: the same
 audio whatever the run, order or process. Reverberation uses rooms.BENCHMARK_ROOM, which training copies

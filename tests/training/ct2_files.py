@@ -1,4 +1,4 @@
-"""Writing small CTranslate2 model.bin files for tests (the format training/ct2.py reads), and a numpy Whisper
+"""Writing small CTranslate2 model.bin files for tests (the format training/encoder/ct2.py reads), and a numpy Whisper
 encoder written from the paper's description, independent of the Keras one under test."""
 
 from __future__ import annotations

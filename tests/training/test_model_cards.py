@@ -53,7 +53,7 @@ def test_every_preset_has_its_own_written_out_description():
 
 
 def test_the_preset_table_in_the_card_is_the_one_the_reports_build():
-    """Regenerated from reports/ (what `speechsense-export --refresh-card` writes), the table is the card's."""
+    """Regenerated from reports/ (what `speechsense-export card` writes), the table is the card's."""
     card = REPO / "models" / "speechsense-hybrid.md"
     lines = card.read_text().split("\n")
     start = lines.index(TABLE_HEADING)

@@ -1,5 +1,5 @@
 """Export of a `head = "linear"` run: the source encoder file's graph with the run's linear heads and the
-speaker-baseline inputs (export/calibrated.py), its metadata, a parity check and the file's own figures.
+speaker-baseline inputs (training/linear/graph.py), its metadata, a parity check and the file's own figures.
 
 Parity: the new file, run end to end by ONNX Runtime on the `random` split's test clips, against the run's
 heads applied in numpy to the source file's cached statistics of the same clips.

@@ -10,7 +10,7 @@ everything after the statistics is replaced by:
 
 W_u is the population head (no calibration, or a session's shrunk baseline); W_c the profile head, trained
 on each speaker's statistics relative to their enrolment. Old single-input files keep working in the server.
-A gated mixture (training/calibration.py gated) adds a room expert's heads and a detector on z:
+A gated mixture (training/linear/heads.py gated) adds a room expert's heads and a detector on z:
 
     p = sigmoid(z @ w_gate + b_gate)           (batch, 1)
     logits = (1 - p) x the heads above + p x the room expert's, both reading r and the same profile_head

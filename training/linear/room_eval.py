@@ -2,7 +2,7 @@
 
 Each speaker fold's heads score that fold's test actors in every condition of training/conditions.py, and
 the heads trained on all RAVDESS + TESS clips score EmoDB (its 6 emotions) in each; one window per clip,
-the statistics the model file itself computes (as training/headstats.py), uncalibrated, on the clips the
+the statistics the model file itself computes (as training/linear/headstats.py), uncalibrated, on the clips the
 calibration table scores (enrolment clips left out), so its clean row is that table's uncalibrated one.
 benchmarks/robustness.py measures the exported file on the same audio through the server's Engine, gate
 included.

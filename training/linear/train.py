@@ -3,7 +3,7 @@
 The statistics are those the model file computes (its int8 encoder included), so the figures here are
 the exported file's own. One run measures everything the card reports (protocol "calibration"):
 
-- the speaker 5-fold and EmoDB table of training/calibration_eval.py (uncalibrated, profile, session);
+- the speaker 5-fold and EmoDB table of training/linear/calibration_eval.py (uncalibrated, profile, session);
 - the heads that ship: trained on the `random` split's train + validation clips, scored on its test clips.
 
 The run folder holds metrics.json and heads.npz; export builds the model file from them.
@@ -110,7 +110,7 @@ def run_linear(preset: Preset, out: Path, data_root: Path, cache: Path, reports:
                         preset.name, chosen, table["safe_rules"] or "none")
     heads, rnd = random_split_figures(x, clips, preset.recipe.linear_c, copies, gate)
     _save_heads(out / "heads.npz", heads)
-    for k, (fold, _) in enumerate(fitted["folds"]):  # for per-fold model files (export --fold-models)
+    for k, (fold, _) in enumerate(fitted["folds"]):  # for per-fold model files (export linear --fold-models)
         _save_heads(out / f"heads-fold{k}.npz", fold)
     metrics = {"preset": preset.name, "family": "encoder", "head": "linear", "protocol": "calibration",
                "stats_model": str(stats_source(preset).name), "calibration": table,
@@ -124,7 +124,7 @@ def run_linear(preset: Preset, out: Path, data_root: Path, cache: Path, reports:
     print(f"safe session rules: {table['safe_rules'] or 'none'}", flush=True)
     if "emodb" in table:
         print("EmoDB UAR: " + ", ".join(f"{m} {v:.3f}" for m, v in table["emodb"].items()), flush=True)
-    print("robustness, uncalibrated (training/room_eval.py):\n" + format_room_table(robustness), flush=True)
+    print("robustness, uncalibrated (training/linear/room_eval.py):\n" + format_room_table(robustness), flush=True)
     print(f"random split (speakers shared): accuracy {rnd['accuracy']:.4f} UAR {rnd['uar']:.4f}", flush=True)
     if reports is not None:
         publish(out, reports)
