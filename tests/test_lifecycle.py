@@ -74,7 +74,7 @@ def test_missing_and_corrupt_model_refused(tmp_path, base_options):
 
 
 @pytest.mark.slow  # two server processes
-def test_cli_help_and_bad_model():
+def test_cli_help_names_the_flags_and_a_missing_model_stops_the_start():
     out = subprocess.run([sys.executable, "-m", "speechsense.server.main", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     for flag in ("--port", "--model", "--metrics-port", "SPEECHSENSE_MAX_STREAMS", "--grace-seconds"):

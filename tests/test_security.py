@@ -98,7 +98,7 @@ def info(address: str, creds: grpc.ChannelCredentials) -> pb.GetModelInfoRespons
         return emotion_pb2_grpc.EmotionServiceStub(ch).GetModelInfo(pb.GetModelInfoRequest(), timeout=10)
 
 
-def test_tls(server_factory, pki):
+def test_a_tls_server_serves_tls_and_refuses_plaintext(server_factory, pki):
     server = server_factory(tls_cert=pki / "server.pem", tls_key=pki / "server.key")
     ca = (pki / "ca.pem").read_bytes()
     assert len(info(server.address, grpc.ssl_channel_credentials(ca)).labels) == 8
@@ -107,7 +107,7 @@ def test_tls(server_factory, pki):
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-def test_mutual_tls(server_factory, pki):
+def test_mutual_tls_refuses_a_client_without_a_certificate(server_factory, pki):
     server = server_factory(tls_cert=pki / "server.pem", tls_key=pki / "server.key", tls_client_ca=pki / "ca.pem")
     ca = (pki / "ca.pem").read_bytes()
     with pytest.raises(grpc.RpcError) as err:

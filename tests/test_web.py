@@ -138,7 +138,7 @@ def test_json_audio_messages_and_utterance_mode(web_server):
     ({**CONFIG, "utterance": {"closingSilenceSeconds": 99}}, "closing_silence_seconds"),
     (b"\x00\x01", "first message must be a text StreamConfig"),
 ])
-def test_config_errors(web_server, first, needle):
+def test_a_bad_first_message_is_invalid_argument_naming_what_is_wrong(web_server, first, needle):
     message = expect_error(run(converse(web_server.web, [first, pcm(0.2)])), "INVALID_ARGUMENT")
     assert needle in message
     wait_idle(web_server)
@@ -152,7 +152,7 @@ def test_config_errors(web_server, first, needle):
     ({"audio": 12}, "INVALID_ARGUMENT", "audio"),
     ({"config": CONFIG}, "INVALID_ARGUMENT", "only the first message"),
 ])
-def test_bad_messages_after_the_config(web_server, later, code, needle):
+def test_a_bad_message_after_the_config_ends_the_stream_with_its_status(web_server, later, code, needle):
     message = expect_error(run(converse(web_server.web, [CONFIG, pcm(0.2), later, pcm(0.2)])), code)
     assert needle in message
     wait_idle(web_server)
@@ -164,7 +164,7 @@ def test_frame_far_over_the_cap_is_cut_off_unread(web_server):
     wait_idle(web_server)
 
 
-def test_no_config_in_time(web_server):
+def test_a_socket_that_sends_no_config_gets_deadline_exceeded(web_server):
     async def silent():
         async with aiohttp.ClientSession() as session, session.ws_connect(f"ws://{web_server.web}/v1/stream") as ws:
             return [json.loads(m.data) async for m in ws], ws.close_code
@@ -173,7 +173,7 @@ def test_no_config_in_time(web_server):
 
 
 @pytest.mark.parametrize("how", ["close", "abort"])
-def test_client_vanishing_mid_stream(web_server, how):
+def test_a_client_vanishing_mid_stream_releases_its_stream(web_server, how):
     """A close without {"end": true}, or a dropped connection: the call is cancelled and its state released."""
     async def vanish():
         async with websockets.connect(f"ws://{web_server.web}/v1/stream") as ws:
@@ -193,7 +193,7 @@ def test_client_vanishing_mid_stream(web_server, how):
     assert close == 1000 and replies[-1]["summary"]["windowsAnalyzed"] == 1
 
 
-def test_tokens(make_web):
+def test_without_a_good_token_streams_and_http_are_refused_before_any_work(make_web):
     handle = make_web(tokens=(TOKEN,))
     audio_seconds = "speechsense_audio_seconds_total"
     with pytest.raises(aiohttp.WSServerHandshakeError) as err:  # a wrong header: refused before the upgrade
@@ -218,7 +218,7 @@ def test_tokens(make_web):
     assert status == 200 and len(body["labels"]) == 8
 
 
-def test_origin_allow_list(make_web):
+def test_only_allowed_origins_may_open_a_socket_or_call_http(make_web):
     handle = make_web(web=WebOptions(port=0, origins=("https://app.example",)))
     for origin in ("https://evil.example", "null", f"http://127.0.0.1:{handle.server.web_port + 1}"):
         with pytest.raises(aiohttp.WSServerHandshakeError) as err:
@@ -237,7 +237,7 @@ def test_origin_allow_list(make_web):
     assert run(model("https://app.example")) == (200, "https://app.example")
 
 
-def test_shares_the_grpc_stream_limit(make_web):
+def test_web_and_grpc_streams_share_one_stream_limit(make_web):
     handle = make_web(max_streams=1)
 
     async def with_grpc_stream_open():
@@ -336,7 +336,7 @@ def test_tls_with_the_grpc_certificate_flags(make_web, self_signed):
         assert not plain.recv(64).startswith(b"HTTP/")
 
 
-def test_flags_and_environment(monkeypatch, tiny_model_path):
+def test_web_options_come_from_flags_and_environment(monkeypatch, tiny_model_path):
     from speechsense.server.main import build_parser, options_from_args
 
     off = options_from_args(build_parser().parse_args(["--model", str(tiny_model_path)]))
