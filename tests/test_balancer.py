@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -197,3 +198,45 @@ def test_a_replica_dying_mid_stream_ends_the_stream_and_the_retry_lands_elsewher
     retry_tag = "lb-mid-stream-retry"
     check_complete(stream_through(address, retry_tag, speech_like(4.0)), retry_tag, windows=2)
     assert served_by(servers, retry_tag) == [s.name for s in servers if s is not owner]
+
+
+def test_twenty_live_client_sessions_survive_a_replica_killed_under_them(cluster, tmp_path):
+    """20 real client sessions stream in real time through the balancer; one replica is SIGKILLed mid-way. Every
+    session ends with each of its windows exactly once (the client re-sends from its first window without a
+    result) and a summary over all of them."""
+    import soundfile as sf
+
+    from speechsense.client.connection import Connector
+    from speechsense.client.display import RecordingSink
+    from speechsense.client.options import ClientOptions
+    from speechsense.client.session import StreamSession
+    from speechsense.client.sources import FileSource
+
+    address, servers, _ = cluster
+    clip = tmp_path / "talk.wav"
+    sf.write(clip, speech_like(10.0), RATE, subtype="PCM_16")  # 8 windows at the 1 s hop
+    results: dict[int, object] = {}
+
+    def session(i: int) -> None:
+        opts = ClientOptions(server=address, backoff_initial=0.2, backoff_max=1.0, retries=10,
+                             session_tag=f"live-{i}")
+        try:
+            results[i] = StreamSession(opts, Connector(opts), FileSource(clip, speed=2.0), RecordingSink()).run()
+        except Exception as exc:  # reported below, with the others
+            results[i] = exc
+
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    time.sleep(2.5)  # every session has windows in flight on both replicas
+    holding = [s for s in servers if "live-" in s.text()]
+    servers[0].kill()
+    for t in threads:
+        t.join(90)
+    assert len(holding) == 2, "the sessions were not spread over both replicas"
+    failed = {i: r for i, r in results.items() if isinstance(r, Exception)}
+    assert not failed and len(results) == 20, failed
+    for result in results.values():
+        assert [w.index for w in result.windows] == list(range(8))
+        assert result.summary.windows_analyzed == 8
+    assert sum(r.reconnects for r in results.values()) >= 1  # the kill really cut streams
