@@ -13,8 +13,6 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def _common(p: argparse.ArgumentParser) -> None:
     """Flags keras and linear exports share."""
@@ -25,8 +23,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hop", type=float, default=1.0, help="default hop between windows in seconds (metadata)")
     p.add_argument("--data-root", type=Path, default=None,
                    help="corpora for the parity windows (default $SPEECHSENSE_DATA or ../shared/datasets)")
-    p.add_argument("--cache", type=Path, default=REPO / "cache", help="manifest/feature cache (default cache/)")
-    p.add_argument("--reports", type=Path, default=REPO / "reports",
+    p.add_argument("--cache", type=Path, default=Path("cache"), help="manifest/feature cache (default cache/)")
+    p.add_argument("--reports", type=Path, default=Path("reports"),
                    help="committed run reports (<preset>/<protocol>/, as speechsense-train copies them): the "
                         "card's preset table is built from them and the run's export.json is copied there "
                         "(default reports/)")
@@ -81,7 +79,7 @@ def _waveform(sub) -> None:
                         "window's scores no longer depend on the batch it shares (export/rowquant.py)")
     p.add_argument("--data-root", type=Path, default=None,
                    help="corpora for the parity windows (default $SPEECHSENSE_DATA or ../shared/datasets)")
-    p.add_argument("--reports", type=Path, default=REPO / "reports",
+    p.add_argument("--reports", type=Path, default=Path("reports"),
                    help="where the parity report goes and the card's figures are read (default reports/)")
 
 
@@ -90,7 +88,7 @@ def _card(sub) -> None:
         "Rewrite only the preset comparison table of CARD from --reports (for a preset measured after the model "
         "was exported); nothing is converted."))
     p.add_argument("card", type=Path, metavar="CARD", help="the model card to refresh")
-    p.add_argument("--reports", type=Path, default=REPO / "reports", help="committed run reports (default reports/)")
+    p.add_argument("--reports", type=Path, default=Path("reports"), help="committed run reports (default reports/)")
 
 
 def build_parser() -> argparse.ArgumentParser:

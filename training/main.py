@@ -12,8 +12,6 @@ from speechsense.training.families import TrainJob, family_of, protocols
 from speechsense.training.presets import PRESETS, Preset
 from speechsense.training.splits import SPEAKER_FOLDS
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line flags, each explained in --help."""
@@ -51,12 +49,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-root", type=Path, default=None,
                         help="folder holding ravdess/ and tess/ (default: $SPEECHSENSE_DATA, else "
                              "../shared/datasets relative to the repository)")
-    parser.add_argument("--reports", type=Path, default=REPO / "reports",
+    parser.add_argument("--reports", type=Path, default=Path("reports"),
                         help="where a finished run's metrics.json, fold summary and figures are copied, as "
-                             "<reports>/<preset>/<protocol>[/fold<k>] (default reports/ in the repository: "
+                             "<reports>/<preset>/<protocol>[/fold<k>] (default reports/ in the working directory: "
                              "committed, they are the evidence behind the model card's preset table)")
-    parser.add_argument("--cache", type=Path, default=REPO / "cache",
-                        help="manifest and feature cache folder (default cache/ in the repository)")
+    parser.add_argument("--cache", type=Path, default=Path("cache"),
+                        help="manifest and feature cache folder (default cache/ in the working directory)")
     parser.add_argument("--stats-model", type=Path, default=None,
                         help="--protocol calibration only: the encoder model file whose statistics the heads read "
                              "(default: the preset's, the bundled encoder), e.g. an earlier release to re-measure "
@@ -113,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         preset = preset.with_recipe(stats_model=str(args.stats_model))
     refit_from = args.refit_from
     if args.protocol == "random-full":
-        refit_from = refit_from or REPO / "runs" / preset.name / "random"
-    job = TrainJob(args.protocol, args.out or REPO / "runs" / preset.name / args.protocol, data_root, args.cache,
+        refit_from = refit_from or Path("runs") / preset.name / "random"
+    job = TrainJob(args.protocol, args.out or Path("runs") / preset.name / args.protocol, data_root, args.cache,
                    args.reports / preset.name / args.protocol,
                    tuple(_folds(args.fold)) if args.protocol == "speaker" else (),
                    _members(args.member, preset), args.epochs, args.workers, args.threads, refit_from)
