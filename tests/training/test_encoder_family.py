@@ -101,10 +101,8 @@ def test_export_is_one_graph_matching_keras(exported_encoder_model):
     assert meta.feature_config.kind == "whisper_logmel"
 
 
+@pytest.mark.slow  # a real server on the exported file
 def test_server_streams_audio_through_the_encoder_model(exported_encoder_model):
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from harness import ServerHandle
 
     from speechsense.server.config import ServerOptions
