@@ -7,6 +7,7 @@ not the message, or a string field that is not UTF-8, are the client's error (IN
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 
 import grpc
@@ -15,7 +16,6 @@ from google.protobuf.message import DecodeError
 from speechsense.server.analyzer import Analyzer
 from speechsense.server.errors import Code, ServiceError
 from speechsense.v1 import emotion_pb2 as pb
-from speechsense.v1 import emotion_pb2_grpc as pb_grpc
 
 
 def grpc_code(code: Code) -> grpc.StatusCode:
@@ -51,46 +51,54 @@ async def parsed_stream(request_iterator) -> AsyncIterator[pb.StreamEmotionsRequ
         yield parse(pb.StreamEmotionsRequest, data, f"message {number} of the stream")
 
 
-class EmotionService(pb_grpc.EmotionServiceServicer):
-    """Each RPC is a few lines over the Analyzer."""
+class EmotionService:
+    """Each RPC is a few lines over the Analyzer; the unary ones share _unary, bound per RPC in __init__."""
 
     def __init__(self, analyzer: Analyzer) -> None:
         self.analyzer = analyzer
+        # Bound with partial, not wrapped in another coroutine: a wrapper's frame would hold the request bytes
+        # for as long as an abort's traceback lives (see _unary).
+        self.GetModelInfo = functools.partial(self._unary, pb.GetModelInfoRequest, "model info", self._model_info)
+        self.AnalyzeClip = functools.partial(self._unary, pb.AnalyzeClipRequest, "clip", analyzer.analyze_clip)
+        self.CreateSpeakerProfile = functools.partial(self._unary, pb.CreateSpeakerProfileRequest, "profile",
+                                                      analyzer.create_profile)
 
-    async def GetModelInfo(self, data: bytes, context) -> pb.GetModelInfoResponse:
-        await self._unary(pb.GetModelInfoRequest, data, context, "model info")
+    async def _model_info(self, request: pb.GetModelInfoRequest) -> pb.GetModelInfoResponse:
         return self.analyzer.model_info()
 
-    async def AnalyzeClip(self, data: bytes, context) -> pb.AnalyzeClipResponse:
-        request = await self._unary(pb.AnalyzeClipRequest, data, context, "clip")
-        return await _answer(self.analyzer.analyze_clip(request), context)
-
-    async def CreateSpeakerProfile(self, data: bytes, context) -> pb.CreateSpeakerProfileResponse:
-        request = await self._unary(pb.CreateSpeakerProfileRequest, data, context, "profile")
-        return await _answer(self.analyzer.create_profile(request), context)
+    async def _unary(self, message_type, kind: str, call, data: bytes, context):
+        """Parse, call, answer. A ServiceError aborts outside every except block, with the request dropped:
+        grpc keeps an abort's traceback in a reference cycle until the garbage collector's next full pass, and
+        a traceback that reaches a frame holding the request would keep its megabytes alive that long."""
+        error = None
+        try:
+            request = parse(message_type, data, "the request")
+        except ServiceError as exc:
+            self.analyzer.refuse(kind, exc)
+            error = exc
+        del data
+        if error is None:
+            try:
+                return await call(request)
+            except ServiceError as exc:
+                error = exc
+            finally:
+                del request
+        code, message = grpc_code(error.code), error.message
+        del error
+        await context.abort(code, message)
 
     async def StreamEmotions(self, request_iterator, context) -> AsyncIterator[pb.StreamEmotionsResponse]:
+        error = None
         try:
             requests = parsed_stream(request_iterator)
             async with contextlib.aclosing(self.analyzer.stream(requests, peer_address(context.peer()))) as responses:
                 async for response in responses:
                     yield response
-        except ServiceError as exc:
-            await context.abort(grpc_code(exc.code), exc.message)
-
-    async def _unary(self, message_type, data: bytes, context, kind: str):
-        try:
-            return parse(message_type, data, "the request")
-        except ServiceError as exc:
-            self.analyzer.refuse(kind, exc)
-            await context.abort(grpc_code(exc.code), exc.message)
-
-
-async def _answer(call, context):
-    try:
-        return await call
-    except ServiceError as exc:
-        await context.abort(grpc_code(exc.code), exc.message)
+        except ServiceError as exc:  # aborted below, outside this block (see _unary)
+            error = (grpc_code(exc.code), exc.message)
+        if error is not None:
+            await context.abort(*error)
 
 
 def add_to_server(service: EmotionService, server: grpc.aio.Server) -> None:
