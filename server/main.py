@@ -148,7 +148,9 @@ def main(argv: list[str] | None = None) -> None:
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
         options = options_from_args(args)
         asyncio.run(serve(options))
-    except (OptionsError, ModelLoadError, ValueError, OSError) as exc:
+    except ModelLoadError as exc:  # the file --model names (or the bundled one it defaults to)
+        sys.exit(f"speechsense-server: --model: {exc}")
+    except (OptionsError, ValueError, OSError) as exc:
         sys.exit(f"speechsense-server: {exc}")
 
 

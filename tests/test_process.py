@@ -54,7 +54,7 @@ def test_missing_or_corrupt_model_refuses_to_start(tmp_path, content):
     out = subprocess.run([sys.executable, "-m", "speechsense.server.main", "--model", str(model), "--port", "0"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
-    assert str(model) in out.stderr
+    assert str(model) in out.stderr and "--model" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
 def server_error(*args: str) -> str:
