@@ -184,7 +184,7 @@ class WebFrontend:
         await ws.prepare(request)
         task = asyncio.current_task()
         self._sockets[task] = socket = StreamSocket(ws, self.analyzer, self.options, authenticated is True, peer,
-                                                    lambda: self._configured(peer))
+                                                    lambda: self._configured(peer), lambda: _drop(request))
         self._waiting[peer] += 1
         try:
             await socket.run()
@@ -199,6 +199,12 @@ class WebFrontend:
         self._waiting[peer] -= 1
         if self._waiting[peer] <= 0:
             del self._waiting[peer]
+
+
+def _drop(request: web.Request) -> None:
+    """Close the connection under a socket, unsent data and all."""
+    if request.transport is not None:
+        request.transport.abort()
 
 
 def _clip_from_json(body: bytes) -> pb.AnalyzeClipRequest:

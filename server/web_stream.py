@@ -34,9 +34,10 @@ class StreamSocket:
     """Runs one accepted socket: config and token first (in the front end), then the analyzer's stream."""
 
     def __init__(self, ws: web.WebSocketResponse, analyzer: Analyzer, options: ServerOptions,
-                 authenticated: bool, peer: str, on_config: Callable[[], None]) -> None:
+                 authenticated: bool, peer: str, on_config: Callable[[], None], abort: Callable[[], None]) -> None:
         self.ws, self.analyzer, self.options = ws, analyzer, options
         self._on_config = on_config  # called once the first message was read (or never came)
+        self._abort = abort  # drops the connection: the one way out when the client reads nothing
         self.authenticated, self.peer = authenticated, peer
         self._pump: asyncio.Task | None = None
         self.vanished = False
@@ -61,10 +62,7 @@ class StreamSocket:
                 elif asyncio.current_task().cancelling():
                     raise  # the socket itself is being cancelled (shutdown)
                 else:  # the analyzer ended a client that reads no results: its socket's buffers are full
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(1.0):  # on timeout, close() drops the connection
-                            await self._fail(ServiceError(Code.RESOURCE_EXHAUSTED, "results not read for "
-                                                          f"{self.options.idle_seconds:g} s"))
+                    await self._drop_slow_reader()
         except ServiceError as exc:
             await self._fail(exc)
         except ConnectionError:
@@ -138,6 +136,16 @@ class StreamSocket:
         self.vanished = True
         self._pump.cancel()
         await asyncio.Event().wait()  # cancelled with the call
+
+    async def _drop_slow_reader(self) -> None:
+        """Try to say why (the client may read after all), then drop the connection: a full buffer never drains."""
+        try:
+            async with asyncio.timeout(1.0):
+                await self._fail(ServiceError(Code.RESOURCE_EXHAUSTED,
+                                              f"results not read for {self.options.idle_seconds:g} s"))
+        except TimeoutError:
+            log.info("web stream from %s: dropped, it read no results", self.peer)
+            self._abort()
 
     async def refuse(self, exc: ServiceError) -> None:
         """End a socket still waiting for its config (shutdown), with an error message and its close code."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
+import types
 
 import numpy as np
 import pytest
@@ -257,3 +259,43 @@ def test_a_client_that_reads_no_results_is_ended_and_its_stream_released(make_an
 
     done, cancelled, still_open, slow = run_with(make_analyzer, body, idle_seconds=0.5, pending_windows=1)
     assert done and cancelled and still_open == 0 and slow == 1
+
+
+class StuckSocket:
+    """A WebSocket whose client sends a config and audio, then reads nothing: every send blocks, as on a full buffer."""
+
+    def __init__(self, messages: list) -> None:
+        self._incoming: asyncio.Queue = asyncio.Queue()
+        for kind, data in messages:
+            self._incoming.put_nowait(types.SimpleNamespace(type=kind, data=data))
+        self.closed = False
+        self.aborted = asyncio.Event()
+
+    async def receive(self, timeout: float | None = None):
+        return await self._incoming.get()  # after the audio: quiet but connected
+
+    async def send_str(self, data: str) -> None:
+        await asyncio.Event().wait()
+
+    async def close(self, code: int = 1000, message: bytes = b"") -> bool:
+        self.closed = True
+        await asyncio.Event().wait()
+
+
+def test_a_web_client_that_reads_nothing_is_dropped_and_its_stream_released(make_analyzer):
+    from aiohttp import WSMsgType
+
+    from speechsense.server.web_stream import StreamSocket
+
+    config = json.dumps({"format": {"encoding": "AUDIO_ENCODING_LINEAR16", "sampleRateHz": RATE}})
+    audio = pcm(speech_like(12.0))
+
+    async def body(analyzer):
+        ws = StuckSocket([(WSMsgType.TEXT, config), *((WSMsgType.BINARY, audio[i:i + 32000])
+                                                       for i in range(0, len(audio), 32000))])
+        socket = StreamSocket(ws, analyzer, analyzer.options, True, "10.0.0.9", lambda: None, ws.aborted.set)
+        await asyncio.wait_for(socket.run(), 15)
+        return ws.aborted.is_set(), analyzer.open_streams
+
+    aborted, still_open = run_with(make_analyzer, body, idle_seconds=0.5, pending_windows=1)
+    assert aborted and still_open == 0
