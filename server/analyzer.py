@@ -121,9 +121,6 @@ class Analyzer:
         async with self._call("stream", lambda: tag) as outcome:
             self._check_open()
             self._admit(peer)
-            self._open += 1
-            self._per_peer[peer] = self._per_peer.get(peer, 0) + 1
-            self.metrics.open_streams.inc()
             try:
                 requests = idle_limited(requests, self.options.idle_seconds)
                 session, tag, calib = await read_config(self.scorer, requests)
@@ -144,21 +141,28 @@ class Analyzer:
                         log.info("stream tag=%r from %s ended: it read no result for %g s", tag, peer or "-",
                                  self.options.idle_seconds)
             finally:
-                self._open -= 1
-                self._per_peer[peer] -= 1
-                if not self._per_peer[peer]:
-                    del self._per_peer[peer]
-                self.metrics.open_streams.dec()
-                if self._open == 0:
-                    release_free_memory()
+                self._release(peer)
 
     def _admit(self, peer: str) -> None:
-        """Refuse a new stream over --max-streams, or over --max-streams-per-peer (RESOURCE_EXHAUSTED)."""
+        """Count a new stream in, or refuse it over --max-streams or --max-streams-per-peer (RESOURCE_EXHAUSTED)."""
         if self._open >= self.options.max_streams:
             self.metrics.refusals.labels("stream_limit").inc()
             raise ServiceError(Code.RESOURCE_EXHAUSTED,
                                f"server is at its limit of {self.options.max_streams} concurrent streams")
         self.check_peer(peer)
+        self._open += 1
+        self._per_peer[peer] = self._per_peer.get(peer, 0) + 1
+        self.metrics.open_streams.inc()
+
+    def _release(self, peer: str) -> None:
+        """Count a stream out (whatever ended it); memory goes back to the OS when the last one ends."""
+        self._open -= 1
+        self._per_peer[peer] -= 1
+        if not self._per_peer[peer]:
+            del self._per_peer[peer]
+        self.metrics.open_streams.dec()
+        if self._open == 0:
+            release_free_memory()
 
     def check_peer(self, peer: str, held: int = 0) -> None:
         """ServiceError(RESOURCE_EXHAUSTED) when this client address holds its --max-streams-per-peer.
