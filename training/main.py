@@ -30,7 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "shipped model); 'speaker' = 5-fold by RAVDESS actor (2 male + 2 female per "
                              "test fold), TESS in training only; 'calibration' = for presets with a linear "
                              "head: the speaker folds and EmoDB read uncalibrated, with a speaker profile and "
-                             "with session calibration, plus the heads that ship (default random)")
+                             "with session calibration, plus the heads that ship; 'corpus' = for presets with a "
+                             "linear head: leave one corpus of the data root out in turn (RAVDESS, TESS, EmoDB), "
+                             "read on the labels it shares with training and on EmoBox's 4 (default random)")
     parser.add_argument("--fold", default="all",
                         help=f"speaker protocol only: fold 0..{SPEAKER_FOLDS - 1}, a comma list, or 'all' "
                              "(default; folds run in turn, finished folds are skipped, then summary.json)")
@@ -56,9 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, default=Path("cache"),
                         help="manifest and feature cache folder (default cache/ in the working directory)")
     parser.add_argument("--stats-model", type=Path, default=None,
-                        help="--protocol calibration only: the encoder model file whose statistics the heads read "
-                             "(default: the preset's, the bundled encoder), e.g. an earlier release to re-measure "
-                             "its recipe on its own file")
+                        help="linear presets only (--protocol calibration or corpus): the encoder model file "
+                             "whose statistics the heads read (default: the preset's, the bundled encoder), e.g. an "
+                             "earlier release to re-measure its recipe on its own file")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for TensorFlow (default 2)")
     parser.add_argument("--workers", type=int, default=2,
                         help="processes for feature extraction (default 2)")
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{' or '.join(repr(p) for p in family.protocols)}, not {args.protocol!r}")
     if args.stats_model is not None:
         if family.name != "linear":
-            raise SystemExit("--stats-model is for the linear family (--protocol calibration) only")
+            raise SystemExit("--stats-model is for the linear family (--protocol calibration or corpus) only")
         preset = preset.with_recipe(stats_model=str(args.stats_model))
     refit_from = args.refit_from
     if args.protocol == "random-full":

@@ -24,8 +24,8 @@ def test_every_preset_belongs_to_exactly_one_registered_family():
 
 
 def test_the_training_protocols_are_the_families_own():
-    assert protocols() == ("random", "random-full", "speaker", "calibration")
-    assert families()["linear"].protocols == ("calibration",)
+    assert protocols() == ("random", "random-full", "speaker", "calibration", "corpus")
+    assert families()["linear"].protocols == ("calibration", "corpus")
 
 
 def test_a_preset_description_is_generated_from_its_fields():

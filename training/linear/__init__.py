@@ -1,6 +1,7 @@
 """The linear family: two multinomial logistic heads (uncalibrated, and on a speaker baseline) on the
 statistics a bundled encoder file itself computes, measured under the calibration protocol and exported as
-that file's graph with the heads and the calibration inputs (no Keras)."""
+that file's graph with the heads and the calibration inputs (no Keras). The corpus protocol (leave one corpus out)
+measures a recipe on corpora it never trained on (training/linear/corpus.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ class LinearFamily:
     """The Family protocol (training/families.py) for linear-head presets."""
 
     name = "linear"
-    protocols = ("calibration",)
+    protocols = ("calibration", "corpus")
     export_command = "linear"
 
     def owns(self, preset) -> bool:
@@ -20,6 +21,10 @@ class LinearFamily:
         return isinstance(preset.recipe, LinearRecipe)
 
     def train(self, preset, job) -> dict | None:
+        if job.protocol == "corpus":
+            from speechsense.training.linear.corpus import run_corpus
+
+            return run_corpus(preset, job.out, job.data_root, job.cache, job.reports, job.threads)
         from speechsense.training.linear.train import run_linear
 
         return run_linear(preset, job.out, job.data_root, job.cache, job.reports, job.threads)
