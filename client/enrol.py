@@ -10,17 +10,17 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-import grpc
 import numpy as np
 from rich.console import Console
 from rich.text import Text
 
 from speechsense.audio import AudioError, load_file
-from speechsense.client.connection import Connector
+from speechsense.client.library import Client
 from speechsense.client.options import SERVER_ENV, TOKEN_ENV, ClientError, ClientOptions
-from speechsense.client.profile import enrol, write_profile
+from speechsense.client.profile import write_profile
 from speechsense.client.sources import MicrophoneSource, load_pyaudio
 
 RATE = 16_000
@@ -66,13 +66,11 @@ def run_enrol(args: argparse.Namespace, console: Console) -> int:
             raise ClientError(str(exc)) from None
     else:
         samples = record(args.duration, args.device, console)
-    connector = Connector(opts)
-    try:
-        profile = enrol(connector.stub(), samples, RATE, connector.metadata, connector.timeout())
-    except grpc.RpcError as exc:
-        raise ClientError(f"enrolment refused ({exc.code().name}): {exc.details()}") from None
-    finally:
-        connector.close()
+    with Client(options=replace(opts, retries=0)) as client:
+        try:
+            profile = client.enrol(samples, RATE)
+        except ClientError as exc:
+            raise ClientError(f"enrolment refused: {exc}") from None
     write_profile(profile, args.out)
     console.print(f"profile for {profile.model_name} {profile.model_version} written to {args.out} "
                   f"({profile.speech_seconds:.1f} s of speech, {profile.window_count} windows)")

@@ -16,11 +16,11 @@ from rich.console import Console
 from rich.text import Text
 
 from speechsense.audio import AudioError
-from speechsense.client.connection import Connector
 from speechsense.client.display import JsonLinesSink, RecordingSink, RichSink, console_for
+from speechsense.client.library import Client
 from speechsense.client.options import SERVER_ENV, TOKEN_ENV, ClientError, ClientOptions
 from speechsense.client.plot import save_plot
-from speechsense.client.session import SessionResult, StreamSession
+from speechsense.client.session import SessionResult
 from speechsense.client.sources import FileSource, MicrophoneSource, list_input_devices, load_pyaudio
 
 EPILOG = """examples:
@@ -155,8 +155,8 @@ def run_client(opts: ClientOptions, stdout: TextIO, stderr: TextIO, pyaudio_modu
     if opts.file is None and stdin is not None and stdin.isatty():
         err.print("listening: press Enter or Ctrl-C to stop")
     stop = threading.Event()
-    with stop_controls(stop, sink, stdin), source:
-        result = StreamSession(opts, Connector(opts), source, sink, stop).run()
+    with stop_controls(stop, sink, stdin), source, Client(options=opts) as client:
+        result = client.session(source, sink, stop).run()
     if opts.plot is not None:
         save_plot(result.windows, opts.plot, utterances=result.utterances if opts.utterances else None)
         err.print(f"plot saved to {opts.plot}")
