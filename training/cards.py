@@ -67,10 +67,10 @@ def preset_rows(runs: Path) -> list[str]:
     `runs` holds <preset>/random/metrics.json and <preset>/speaker/fold<k>/metrics.json: the
     committed reports/ folder (speechsense-train copies every finished run there) or a runs/ folder.
     """
-    from speechsense.training.presets import PRESETS
+    from speechsense.training.presets import PRESETS, SCREENS
     from speechsense.training.report import summarise_folds
 
-    reported = {p.name for p in runs.iterdir() if p.is_dir()} if runs.is_dir() else set()
+    reported = {p.name for p in runs.iterdir() if p.is_dir()} - set(SCREENS) if runs.is_dir() else set()
     rows = []
     for name in sorted(reported | set(PRESETS)):
         folder = runs / name

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from speechsense.training.corpora import default_data_root
 from speechsense.training.families import TrainJob, family_of, protocols
-from speechsense.training.presets import PRESETS, Preset
+from speechsense.training.presets import PRESETS, SCREENS, Preset
 from speechsense.training.splits import SPEAKER_FOLDS
 
 
@@ -21,7 +21,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Train a SpeechSense emotion model on RAVDESS + TESS. Rerunning the same command resumes "
                     "an interrupted run from its last epoch checkpoint; a finished run is kept as is.",
     )
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="improved",
+    parser.add_argument("--preset", choices=sorted(PRESETS | SCREENS), default="improved",
                         help=f"training recipe (default improved). {presets}")
     parser.add_argument("--protocol", choices=protocols(), default="random",
                         help="evaluation split: 'random' = the study's stratified 80/10/10 over all clips "
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from speechsense.training.loop import limit_threads
 
     limit_threads(args.threads)
-    preset = PRESETS[args.preset]
+    preset = {**PRESETS, **SCREENS}[args.preset]
     family = family_of(preset)
     data_root = args.data_root or default_data_root()
     if not data_root.is_dir():

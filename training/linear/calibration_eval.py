@@ -79,14 +79,22 @@ def _with_copies(stats: np.ndarray, copies: list[np.ndarray], rows: np.ndarray, 
     return np.concatenate(parts), np.tile(y[rows], n), np.concatenate(speakers), np.tile(enrol[rows], n)
 
 
+def _tiled(weights: np.ndarray | None, rows: np.ndarray, copies: int) -> np.ndarray | None:
+    """The rows' weights as _with_copies lays the rows out: a copy weighs as its clip."""
+    return None if weights is None else np.tile(weights[rows], 1 + copies)
+
+
 def fit_recipe(stats: np.ndarray, copies: list[np.ndarray], rows: np.ndarray, y: np.ndarray, spk: np.ndarray,
-               enrol: np.ndarray, c: float, clean_copies: tuple[int, ...] | None = None) -> Heads:
+               enrol: np.ndarray, c: float, clean_copies: tuple[int, ...] | None = None,
+               weights: np.ndarray | None = None) -> Heads:
     """Heads on the rows and their copies; with clean_copies, the gated mixture of a clean expert (the rows
-    and those copies) and a room expert (every copy), mixed by a detector of the other copies' rows."""
-    room = fit_heads(*_with_copies(stats, copies, rows, y, spk, enrol), c)
+    and those copies) and a room expert (every copy), mixed by a detector of the other copies' rows. weights
+    (one per row of stats), when given, weigh the heads' fits (not the detector's)."""
+    room = fit_heads(*_with_copies(stats, copies, rows, y, spk, enrol), c, _tiled(weights, rows, len(copies)))
     if clean_copies is None:
         return room
-    clean = fit_heads(*_with_copies(stats, [copies[k] for k in clean_copies], rows, y, spk, enrol), c)
+    chosen = [copies[k] for k in clean_copies]
+    clean = fit_heads(*_with_copies(stats, chosen, rows, y, spk, enrol), c, _tiled(weights, rows, len(chosen)))
     x = np.concatenate([stats[rows], *(cp[rows] for cp in copies)])
     is_room = np.repeat([k > 0 and k - 1 not in clean_copies for k in range(1 + len(copies))], len(rows))
     return gated(clean, room, *fit_detector(room.standardise(x), is_room, c))

@@ -83,7 +83,8 @@ def _held_out(data: CorpusData, fold: CorpusFold, preset: Preset, enrol: np.ndar
     log.info("corpus protocol: fitting without %s (%d training rows, %d copies)", fold.held_out, len(fold.train),
              len(data.copies))
     heads = fit_fold(data.stats, data.copies, data.labels, data.speakers, enrol, fold, preset.recipe.linear_c,
-                     preset.recipe.gate_clean_copies or None)
+                     preset.recipe.gate_clean_copies or None,
+                     data.corpora if preset.recipe.balance_corpora else None)
     result = score_fold(heads, data.stats, data.labels, data.speakers, fold)
     write_json(path, result)
     log.info("held out %s: UAR %.3f on %d classes, %.3f on 4", fold.held_out, result["uncalibrated"]["uar"],

@@ -90,10 +90,27 @@ def score_fold(heads: Heads, stats: np.ndarray, y: np.ndarray, speakers: np.ndar
     return out
 
 
+def corpus_weights(corpora: np.ndarray, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """One weight per row (zero outside rows): each corpus among the rows weighs the same and, within a corpus,
+    each of its classes; the rows' weights average 1, so C means what it means unweighted."""
+    w = np.zeros(len(y))
+    names = np.unique(corpora[rows])
+    for name in names:
+        inside = rows[corpora[rows] == name]
+        classes = np.unique(y[inside])
+        for label in classes:
+            cell = inside[y[inside] == label]
+            w[cell] = 1.0 / (len(names) * len(classes) * len(cell))
+    return w * len(rows) / w.sum()
+
+
 def fit_fold(stats: np.ndarray, copies: list[np.ndarray], y: np.ndarray, speakers: np.ndarray,
-             enrol: np.ndarray, fold: CorpusFold, c: float, clean_copies: tuple[int, ...] | None) -> Heads:
-    """The recipe's heads (training/linear/calibration_eval.py fit_recipe) on the fold's training rows."""
-    return fit_recipe(stats, copies, fold.train, y, speakers, enrol, c, clean_copies)
+             enrol: np.ndarray, fold: CorpusFold, c: float, clean_copies: tuple[int, ...] | None,
+             corpora: np.ndarray | None = None) -> Heads:
+    """The recipe's heads (training/linear/calibration_eval.py fit_recipe) on the fold's training rows; with
+    corpora, those rows balanced by corpus and class (corpus_weights)."""
+    weights = None if corpora is None else corpus_weights(corpora, y, fold.train)
+    return fit_recipe(stats, copies, fold.train, y, speakers, enrol, c, clean_copies, weights)
 
 
 def summary(results: list[dict]) -> dict:

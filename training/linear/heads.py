@@ -108,14 +108,16 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float,
     return w, b
 
 
-def fit_heads(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, enrol: np.ndarray, c: float = DEFAULT_C) -> Heads:
+def fit_heads(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, enrol: np.ndarray, c: float = DEFAULT_C,
+              weights: np.ndarray | None = None) -> Heads:
     """Both heads on flattened statistics x (n, d): standardised by these rows; the calibrated one on each
-    speaker's rows minus their enrolment baseline."""
+    speaker's rows minus their enrolment baseline; weights, when given, weigh the rows in both fits (not in the
+    standardisation)."""
     x = x.astype(np.float64)
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
     z = (x - mean) / std
-    w_u, b_u = fit_logistic(z, y, c)
-    w_c, b_c = fit_logistic(z - speaker_means(z, speakers, enrol), y, c)
+    w_u, b_u = fit_logistic(z, y, c, weights)
+    w_c, b_c = fit_logistic(z - speaker_means(z, speakers, enrol), y, c, weights)
     return Heads(mean.astype(np.float32), std.astype(np.float32), w_u, b_u, w_c, b_c)
 
 

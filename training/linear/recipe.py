@@ -25,6 +25,7 @@ class LinearRecipe:
     session_prior_windows: float = 40.0
     session_max_weight: float = 0.0  # 0: session calibration is not offered
     gate_clean_copies: tuple[int, ...] = ()
+    balance_corpora: bool = False  # weigh each training corpus, and each class within it, equally
 
     def check(self, preset: Preset) -> None:
         if not self.stats_model:
@@ -45,6 +46,8 @@ class LinearRecipe:
             clean = "; ".join(copies[k] for k in self.gate_clean_copies)
             heads = (f"two experts, each {heads}: a clean expert on the clean clips and {clean}, a room expert on "
                      "every copy, mixed per window by a logistic detector of the other copies")
+        if self.balance_corpora:
+            heads += "; each training corpus, and each class within a corpus, weighs the same in the heads' fit"
         session = ("no session calibration offered" if not self.session_max_weight else
                    f"session calibration offered if measured safe: a prior of {self.session_prior_windows:g} "
                    f"windows, the baseline's weight capped at {self.session_max_weight:g}")

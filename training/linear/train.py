@@ -89,6 +89,8 @@ def robustness_table(preset: Preset, clips, x, emodb, xe, fitted: dict, data_roo
 def run_linear(preset: Preset, out: Path, data_root: Path, cache: Path, reports: Path | None = None,
                threads: int = 2) -> dict:
     """Measure the calibration table and fit the shipped heads; a finished folder is kept."""
+    if preset.recipe.balance_corpora:
+        raise ValueError(f"preset {preset.name!r}: balance_corpora is measured on the corpus protocol only")
     out.mkdir(parents=True, exist_ok=True)
     if (out / "metrics.json").exists():
         print(f"{out} is complete; metrics.json kept (delete the folder to retrain)", flush=True)
