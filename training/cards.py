@@ -19,6 +19,11 @@ def waveform_report(reports: Path, model_name: str) -> Path:
     return reports / f"waveform-{model_name}.json"
 
 
+def reproduce_section(commands: list[str]) -> list[str]:
+    """The card's closing block: the commands that made the model, from its export.json."""
+    return ["## Reproduce", "", "```", *commands, "```", ""]
+
+
 def licence_section(metadata) -> list[str]:
     """The encoder cards' data and licence lines (the corpora's terms; the encoder's own weights are MIT)."""
     return ["## Data and licences", "", f"- {metadata.training_data}.",

@@ -14,6 +14,7 @@ from speechsense.training.cards import (
     noise_section,
     pct,
     references,
+    reproduce_section,
     speaker_section,
 )
 
@@ -134,11 +135,6 @@ def render_encoder_card(run: Path, report: dict, metadata, reports_root: Path, c
         "- The speaker figures are the Keras heads' on each fold (fp32); the int8 file's agreement with fp32 is "
         "measured on the `random` test windows above.",
         "",
-        "## Reproduce",
-        "",
-        "```",
-        *commands,
-        "```",
-        "",
+        *reproduce_section(commands),
     ]
     return "\n".join(text)

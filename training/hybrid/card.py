@@ -17,6 +17,7 @@ from speechsense.training.cards import (
     pct,
     preset_table,
     references,
+    reproduce_section,
     speaker_section,
     waveform_section,
 )
@@ -170,5 +171,5 @@ def render(run: Path, report: dict, metadata, reports_root: Path, commands: list
     text = [*_intro(metadata, m, preset, report["parameters"]), *_results(report, reports_root),
             *export_section(report), *waveform_section(metadata, reports_root), *noise_section(run), "",
             *robustness_section(metadata, reports_root), "## Known limits", "", *LIMITS,
-            "", "## Reproduce", "", "```", *commands, "```", ""]
+            "", *reproduce_section(commands)]
     return "\n".join(text)

@@ -7,7 +7,15 @@ import json
 from pathlib import Path
 
 from speechsense.calibration import session_rule
-from speechsense.training.cards import REFERENCES, licence_section, load, pct, references, waveform_section
+from speechsense.training.cards import (
+    REFERENCES,
+    licence_section,
+    load,
+    pct,
+    references,
+    reproduce_section,
+    waveform_section,
+)
 from speechsense.training.linear.calibration_eval import SAFE_MAX_LOSS
 from speechsense.training.robustness_card import robustness_section
 
@@ -137,10 +145,5 @@ def render_linear_card(run: Path, report: dict, metadata, reports_root: Path, co
         "rooms, codecs and microphones differ, and music or television in the room is not covered.",
         "- 3 s windows: Whisper's positional table is cut to 150 positions (it was trained on 30 s).",
         "",
-        "## Reproduce",
-        "",
-        "```",
-        *commands,
-        "```",
-        "",
+        *reproduce_section(commands),
     ])
